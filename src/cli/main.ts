@@ -1,0 +1,83 @@
+/**
+ * The `rxtorrent` command line: global options, one sub-command per file, and the one place where
+ * errors become a message on stderr and an exit code (2 for usage errors, 1 otherwise; never a stack).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-log';
+import { CliContext, CliError, GlobalOptions, makeContext } from './context';
+import { createCommand } from './create-command';
+import { infoCommand } from './info-command';
+
+export type CommandFactory = (ctx: () => CliContext) => Command;
+
+/** Commands registered by later modules (tracker, seed, leech, store) add themselves here. */
+const factories: CommandFactory[] = [createCommand, infoCommand];
+
+export function buildProgram(): { program: Command; context: () => CliContext; shutdown: () => Promise<void> } {
+  const log = new EventLog();
+  let ctx: CliContext | undefined;
+  let jsonl: JsonlSink | undefined;
+  const program = new Command('rxtorrent')
+    .description('BitTorrent on RxJS actors: create torrents, run a tracker, seed and leech')
+    .version(packageVersion())
+    .option('--events <file.jsonl>', 'write every engine event as a JSON line to this file')
+    .option('-v, --verbose', 'print engine events to stderr')
+    .addOption(new Option('--store-dir <dir>', 'local torrent store folder').env('RXTORRENT_STORE_DIR'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const context = (): CliContext => {
+    if (ctx) return ctx;
+    const g = program.opts<GlobalOptions>();
+    if (g.verbose) printEvents(log, process.stderr);
+    if (g.events) jsonl = writeJsonl(log, g.events);
+    ctx = makeContext(g, log);
+    return ctx;
+  };
+  for (const f of factories) program.addCommand(f(context).exitOverride());
+  return {
+    program,
+    context,
+    shutdown: async () => {
+      log.complete();
+      await jsonl?.close();
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { program, shutdown } = buildProgram();
+  let code = 0;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    code = reportError(err);
+  }
+  await shutdown();
+  if (code !== 0) process.exitCode = code;
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; commander already printed usage errors.
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return 2;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`rxtorrent: ${err.message}\n`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`rxtorrent: ${message}\n`);
+  if (process.env.RXTORRENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}
+
+function packageVersion(): string {
+  try {
+    return (require('../../package.json') as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}

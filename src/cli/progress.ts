@@ -1,0 +1,40 @@
+/**
+ * Progress display for long CLI jobs: a redrawn bar on a TTY, nothing until the final line otherwise
+ * (so logs and pipes get one plain line, not hundreds of carriage returns).
+ */
+export interface Progress {
+  update(done: number, total: number, label?: string): void;
+  finish(line: string): void;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export function progress(out: NodeJS.WriteStream, clock: () => number = () => Date.now()): Progress {
+  const tty = out.isTTY === true;
+  let last = 0;
+  return {
+    update(done, total, label = '') {
+      if (!tty) return;
+      const now = clock();
+      if (now - last < 100 && done < total) return; // at most 10 redraws a second
+      last = now;
+      const width = 30;
+      const frac = total > 0 ? done / total : 1;
+      const filled = Math.round(frac * width);
+      out.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)}% ${label}\x1b[K`);
+    },
+    finish(line) {
+      if (tty) out.write('\r\x1b[K');
+      out.write(line + '\n');
+    },
+  };
+}

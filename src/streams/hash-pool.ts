@@ -1,0 +1,108 @@
+/**
+ * A pool of worker threads that compute SHA1: of piece ranges read straight from files (for `create`
+ * and re-checks: the bytes never cross threads), or of a buffer (for verifying a downloaded piece).
+ *
+ * Owns: the workers, a FIFO of tasks, and one task in flight per worker. Callers bound how many tasks
+ * they queue (the create actor keeps two per worker), so memory stays flat whatever the file size.
+ */
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LayoutFile } from '../storage/file-layout';
+import { HASH_WORKER_SOURCE } from './hash-worker-source';
+
+export class HashError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+    readonly path?: string,
+  ) {
+    super(message);
+    this.name = 'HashError';
+  }
+}
+
+interface Task {
+  id: number;
+  message: Record<string, unknown>;
+  transfer?: ArrayBuffer[];
+  resolve: (hashes: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+export class HashPool {
+  private readonly workers: { worker: Worker; busy: Task | null }[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(readonly size: number = Math.max(1, os.availableParallelism())) {
+    for (let i = 0; i < size; i++) this.spawn();
+  }
+
+  /** Hash `count` pieces starting at `first`, reading them from `files`. Resolves to 20 × count bytes. */
+  hashPieces(files: readonly LayoutFile[], pieceLength: number, total: number, first: number, count: number): Promise<Buffer> {
+    return this.submit({ op: 'pieces', files, pieceLength, total, first, count });
+  }
+
+  /** SHA1 of a buffer (copied to the worker; the caller keeps its bytes). */
+  hashBuffer(bytes: Buffer): Promise<Buffer> {
+    return this.submit({ op: 'buffer', bytes });
+  }
+
+  get pending(): number {
+    return this.queue.length + this.workers.filter((w) => w.busy).length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.queue.splice(0)) t.reject(new HashError('hash pool closed'));
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+
+  private submit(message: Record<string, unknown>): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new HashError('hash pool closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, message, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private spawn(): void {
+    const worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
+    const slot = { worker, busy: null as Task | null };
+    worker.on('message', (m: { id: number; hashes?: Uint8Array; error?: string; code?: string; path?: string }) => {
+      const task = slot.busy;
+      slot.busy = null;
+      if (task && task.id === m.id) {
+        if (m.error !== undefined) task.reject(new HashError(m.error, m.code, m.path));
+        else task.resolve(Buffer.from(m.hashes as Uint8Array));
+      }
+      this.pump();
+    });
+    worker.on('error', (err) => {
+      // A crashed worker fails its task and is replaced, so one bad read cannot stall the pool.
+      const task = slot.busy;
+      slot.busy = null;
+      task?.reject(new HashError(err.message));
+      const i = this.workers.indexOf(slot);
+      if (i >= 0) this.workers.splice(i, 1);
+      if (!this.closed) {
+        this.spawn();
+        this.pump();
+      }
+    });
+    worker.unref();
+    this.workers.push(slot);
+  }
+
+  private pump(): void {
+    for (const slot of this.workers) {
+      if (slot.busy || this.queue.length === 0) continue;
+      const task = this.queue.shift() as Task;
+      slot.busy = task;
+      slot.worker.ref();
+      slot.worker.postMessage({ id: task.id, ...task.message });
+    }
+    for (const slot of this.workers) if (!slot.busy) slot.worker.unref();
+  }
+}
