@@ -86,8 +86,9 @@ export function createActor<S, In, Out = never, Eff = never>(opts: ActorOptions<
   const step = (m: In): void => {
     const { state: next, effects, events: out } = opts.transition(state.value, m);
     if (next !== state.value) state.next(next);
-    if (effects && opts.perform) for (const eff of effects) opts.perform(eff, ref);
+    // Events first: an effect may stop the actor, and what this step did must still be reported.
     if (out) for (const e of out) events.next(e);
+    if (effects && opts.perform) for (const eff of effects) opts.perform(eff, ref);
   };
 
   inbox.subscribe((m) => {

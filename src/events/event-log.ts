@@ -65,16 +65,18 @@ export function writeJsonl(log: EventLog, path: string, maxBuffered = 10_000): J
       pending--;
     });
   };
+  const reportDrops = (ts: string): void => {
+    if (dropped === reportedDrops) return;
+    write(toJsonLine({ ts, category: 'engine', type: 'EventsDropped', level: 'warn', count: dropped - reportedDrops }));
+    reportedDrops = dropped;
+  };
   const sub = log.events$.subscribe((e) => {
     if (failed) return;
     if (pending >= maxBuffered) {
       dropped++;
       return;
     }
-    if (dropped > reportedDrops) {
-      write(toJsonLine({ ts: e.ts, category: 'engine', type: 'EventsDropped', level: 'warn', count: dropped - reportedDrops }));
-      reportedDrops = dropped;
-    }
+    reportDrops(e.ts);
     write(toJsonLine(e));
   });
   return {
@@ -83,6 +85,7 @@ export function writeJsonl(log: EventLog, path: string, maxBuffered = 10_000): J
       new Promise<void>((resolve) => {
         sub.unsubscribe();
         if (failed) return resolve();
+        reportDrops(new Date().toISOString());
         stream.end(() => resolve());
       }),
   };

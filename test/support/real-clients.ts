@@ -1,0 +1,59 @@
+/**
+ * Gates for tests that need a real third-party client. On a user's machine without the tool, the test
+ * is skipped with a message naming the Debian package to install; under CI=true a missing tool fails
+ * the run instead, so CI can never go green by skipping interop.
+ */
+import { spawnSync } from 'node:child_process';
+
+export type RealTool = 'mktorrent' | 'aria2c' | 'libtorrent' | 'opentracker' | 'transmission';
+
+const PACKAGES: Record<RealTool, string> = {
+  mktorrent: 'mktorrent',
+  aria2c: 'aria2',
+  libtorrent: 'python3-libtorrent',
+  opentracker: 'opentracker',
+  transmission: 'transmission-cli',
+};
+
+/** Debian's python3-libtorrent is built for the system interpreter, not a pyenv one. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+const cache = new Map<RealTool, boolean>();
+
+export function hasTool(tool: RealTool): boolean {
+  const known = cache.get(tool);
+  if (known !== undefined) return known;
+  let ok: boolean;
+  if (tool === 'libtorrent') {
+    ok = spawnSync(SYSTEM_PYTHON, ['-c', 'import libtorrent'], { stdio: 'ignore' }).status === 0;
+  } else {
+    const bin = tool === 'transmission' ? 'transmission-cli' : tool;
+    ok = spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+  }
+  cache.set(tool, ok);
+  return ok;
+}
+
+/**
+ * `describe` when every tool is present; otherwise `describe.skip` with a message (or, under CI, a
+ * failing test that names the missing package).
+ */
+export function describeWithTools(tools: RealTool[], name: string, body: () => void): void {
+  const missing = tools.filter((t) => !hasTool(t));
+  if (missing.length === 0) {
+    describe(name, body);
+    return;
+  }
+  const pkgs = missing.map((t) => PACKAGES[t]).join(' ');
+  const message = `${name}: needs ${missing.join(', ')}; install with: apt-get install -y ${pkgs}`;
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('has the real clients it needs', () => {
+        throw new Error(message);
+      });
+    });
+  } else {
+    process.stderr.write(`skipped: ${message}\n`);
+    describe.skip(name, body);
+  }
+}
