@@ -52,7 +52,9 @@ export interface ActorOptions<S, In, Eff, Out> {
   onError?: (error: unknown, self: ActorRef<In, Out, S>) => void;
 }
 
-export function createActor<S, In, Out = never, Eff = never>(opts: ActorOptions<S, In, Eff, Out>): ActorRef<In, Out, S> {
+export function createActor<S, In, Out = never, Eff = never>(
+  opts: ActorOptions<S, In, Eff, Out>,
+): ActorRef<In, Out, S> {
   const inbox = new Subject<In>();
   const events = new Subject<Out>();
   const state = new BehaviorSubject<S>(opts.initial);

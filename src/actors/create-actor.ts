@@ -4,7 +4,14 @@
  */
 
 import { createActor } from './actor';
-import { CreateEffect, CreateIn, CreateOut, CreateState, createTransition, initialCreateState } from '../core/create-torrent';
+import {
+  CreateEffect,
+  CreateIn,
+  CreateOut,
+  CreateState,
+  createTransition,
+  initialCreateState,
+} from '../core/create-torrent';
 import { LayoutFile } from '../storage/file-layout';
 import { HashError, HashPool } from '../streams/hash-pool';
 
@@ -35,7 +42,8 @@ export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
         }
         o.pool.hashPieces(o.layout, o.pieceLength, o.total, eff.first, eff.count).then(
           (hashes) => self.send({ type: 'BatchHashed', first: eff.first, hashes }),
-          (err: HashError) => self.send({ type: 'HashFailed', first: eff.first, message: err.message, path: err.path }),
+          (err: HashError) =>
+            self.send({ type: 'HashFailed', first: eff.first, message: err.message, path: err.path }),
         );
       },
       onError: (err) => reject(err),
@@ -47,7 +55,13 @@ export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
         actor.stop();
       }
     });
-    actor.send({ type: 'Start', pieceCount, pieceLength: o.pieceLength, total: o.total, batchPieces, maxInFlight: o.pool.size * 2 });
+    actor.send({
+      type: 'Start',
+      pieceCount,
+      pieceLength: o.pieceLength,
+      total: o.total,
+      batchPieces,
+      maxInFlight: o.pool.size * 2,
+    });
   });
 }
-

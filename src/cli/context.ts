@@ -31,7 +31,11 @@ export class CliError extends Error {
   }
 }
 
-export function makeContext(opts: GlobalOptions, log: EventLog, env: NodeJS.ProcessEnv = process.env): CliContext {
+export function makeContext(
+  opts: GlobalOptions,
+  log: EventLog,
+  env: NodeJS.ProcessEnv = process.env,
+): CliContext {
   let store: TorrentStore | undefined;
   return {
     log,

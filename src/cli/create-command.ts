@@ -6,7 +6,14 @@ import { Command, Option } from 'commander';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { hashFiles } from '../actors/create-actor';
-import { DEFAULT_PIECE_LENGTH, buildMetainfo, importLegacyJson, looksLikeLegacyJson, magnetUri, parseMetainfo } from '../protocol/metainfo';
+import {
+  DEFAULT_PIECE_LENGTH,
+  buildMetainfo,
+  importLegacyJson,
+  looksLikeLegacyJson,
+  magnetUri,
+  parseMetainfo,
+} from '../protocol/metainfo';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { writeFileAtomic } from '../store/local-store';
 import { InputError, scanInput } from '../storage/scan-input';
@@ -31,15 +38,25 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 export function createCommand(context: () => CliContext): Command {
   return new Command('create')
     .description('make a .torrent from a file or folder and publish it to the torrent store')
-    .requiredOption('-f, --file <path>', 'file or folder to share (or, with --from-legacy, the old JSON metainfo)')
-    .option('-t, --tracker <url>', 'tracker: host, host:port or URL; repeat for backup tiers, comma-separate within a tier', collect, [])
-    .addOption(new Option('--piece-length <bytes>', 'piece size: bytes, or 256K, 1M, …').default(undefined, '512K'))
+    .requiredOption(
+      '-f, --file <path>',
+      'file or folder to share (or, with --from-legacy, the old JSON metainfo)',
+    )
+    .option(
+      '-t, --tracker <url>',
+      'tracker: host, host:port or URL; repeat for backup tiers, comma-separate within a tier',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option('--piece-length <bytes>', 'piece size: bytes, or 256K, 1M, …').default(undefined, '512K'),
+    )
     .option('--private', 'mark the torrent private (BEP 27: no DHT or PEX)')
     .option('--comment <text>', 'free-text comment')
     .option('--web-seed <url>', 'web seed URL (BEP 19 url-list); repeatable', collect, [])
     .option('-o, --output <path>', 'where to write the .torrent (default: <name>.torrent here)')
     .option('--no-publish', 'do not copy the .torrent to the torrent store')
-    .option('--from-legacy', 'import the old program\'s JSON metainfo instead of hashing a file')
+    .option('--from-legacy', "import the old program's JSON metainfo instead of hashing a file")
     .addHelpText('after', '\nExample:\n  rxtorrent create -f movie.mp4 -t 192.168.1.100\n')
     .action(async (opts: CreateOptions) => runCreate(context(), opts));
 }
@@ -48,7 +65,12 @@ async function runCreate(ctx: CliContext, o: CreateOptions): Promise<void> {
   let tiers: string[][];
   let pieceLength = DEFAULT_PIECE_LENGTH;
   try {
-    tiers = o.tracker.map((t) => t.split(',').filter((x) => x.trim()).map(normalizeTrackerUrl));
+    tiers = o.tracker.map((t) =>
+      t
+        .split(',')
+        .filter((x) => x.trim())
+        .map(normalizeTrackerUrl),
+    );
     if (o.pieceLength !== undefined) pieceLength = parseSize(o.pieceLength);
     if (pieceLength < 16384 || pieceLength > 64 * 1024 * 1024 || (pieceLength & (pieceLength - 1)) !== 0) {
       throw new Error(`--piece-length ${o.pieceLength} must be a power of two between 16K and 64M`);
@@ -72,9 +94,17 @@ async function runCreate(ctx: CliContext, o: CreateOptions): Promise<void> {
   try {
     await writeFileAtomic(output, bytes);
   } catch (err) {
-    throw new CliError(`cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(
+      `cannot write ${output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
-  ctx.log.emit({ category: 'create', type: 'TorrentWritten', torrent: meta.infoHashHex, path: output, bytes: bytes.length });
+  ctx.log.emit({
+    category: 'create',
+    type: 'TorrentWritten',
+    torrent: meta.infoHashHex,
+    path: output,
+    bytes: bytes.length,
+  });
 
   let published = '';
   if (o.publish) {
@@ -82,9 +112,17 @@ async function runCreate(ctx: CliContext, o: CreateOptions): Promise<void> {
     try {
       const entry = await store.publish(`${meta.name}.torrent`, bytes);
       published = `${store.kind} store: ${store.location}/${entry.name}`;
-      ctx.log.emit({ category: 'store', type: 'TorrentPublished', torrent: meta.infoHashHex, store: store.kind, name: entry.name });
+      ctx.log.emit({
+        category: 'store',
+        type: 'TorrentPublished',
+        torrent: meta.infoHashHex,
+        store: store.kind,
+        name: entry.name,
+      });
     } catch (err) {
-      throw new CliError(`wrote ${output}, but publishing to the ${store.kind} store failed: ${(err as Error).message}`);
+      throw new CliError(
+        `wrote ${output}, but publishing to the ${store.kind} store failed: ${(err as Error).message}`,
+      );
     }
   }
   const lines = [
@@ -98,7 +136,13 @@ async function runCreate(ctx: CliContext, o: CreateOptions): Promise<void> {
   ctx.stdout.write(lines.join('\n') + '\n');
 }
 
-async function hashInput(ctx: CliContext, file: string, pieceLength: number, tiers: string[][], o: CreateOptions): Promise<Buffer> {
+async function hashInput(
+  ctx: CliContext,
+  file: string,
+  pieceLength: number,
+  tiers: string[][],
+  o: CreateOptions,
+): Promise<Buffer> {
   let input;
   try {
     input = await scanInput(file);
@@ -117,13 +161,16 @@ async function hashInput(ctx: CliContext, file: string, pieceLength: number, tie
       pool,
       onEvent: (e) => {
         ctx.log.emit(e);
-        if (e.type === 'PiecesHashed') bar.update(e.bytes, input.total, `${formatBytes(e.bytes)} / ${formatBytes(input.total)}`);
+        if (e.type === 'PiecesHashed')
+          bar.update(e.bytes, input.total, `${formatBytes(e.bytes)} / ${formatBytes(input.total)}`);
       },
     }).catch((err: Error & { path?: string }) => {
       throw new CliError(`hashing failed${err.path ? ` on ${err.path}` : ''}: ${err.message}`);
     });
     const secs = Math.max(0.001, (Date.now() - started) / 1000);
-    bar.finish(`hashed ${formatBytes(input.total)} in ${secs.toFixed(2)} s (${formatBytes(input.total / secs)}/s) on ${pool.size} threads`);
+    bar.finish(
+      `hashed ${formatBytes(input.total)} in ${secs.toFixed(2)} s (${formatBytes(input.total / secs)}/s) on ${pool.size} threads`,
+    );
     return wrap(() =>
       buildMetainfo({
         name: input.name,
@@ -148,7 +195,9 @@ async function hashInput(ctx: CliContext, file: string, pieceLength: number, tie
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
   if (!m) throw new Error(`not a size: ${s} (use bytes or a suffix like 512K, 1M)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[
+    m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'
+  ];
   const n = Math.round(Number(m[1]) * mult);
   if (!Number.isSafeInteger(n)) throw new Error(`size too large: ${s}`);
   return n;

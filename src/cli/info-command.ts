@@ -13,7 +13,9 @@ export function infoCommand(context: () => CliContext): Command {
     .action(async (arg: string, opts: { json?: boolean }) => {
       const ctx = context();
       const { meta, source } = await loadTorrent(ctx, arg);
-      ctx.stdout.write(opts.json ? JSON.stringify(infoJson(meta, source), null, 2) + '\n' : describeTorrent(meta, source));
+      ctx.stdout.write(
+        opts.json ? JSON.stringify(infoJson(meta, source), null, 2) + '\n' : describeTorrent(meta, source),
+      );
     });
 }
 
@@ -49,10 +51,18 @@ export function describeTorrent(m: Metainfo, source?: string): string {
   if (m.comment) lines.push(`comment:    ${m.comment}`);
   if (m.createdBy) lines.push(`created by: ${m.createdBy}`);
   if (m.creationDate) lines.push(`created:    ${m.creationDate.toISOString()}`);
-  lines.push(`trackers:   ${m.announceList.length === 0 ? '(none)' : m.announceList.map((t) => t.join(', ')).join(' | ')}`);
+  lines.push(
+    `trackers:   ${m.announceList.length === 0 ? '(none)' : m.announceList.map((t) => t.join(', ')).join(' | ')}`,
+  );
   lines.push(`files:      ${m.files.length}`);
   const shown = m.files.slice(0, 50);
-  for (const f of shown) lines.push(`  ${formatBytes(f.length).padStart(10)}  ${m.multiFile ? `${m.name}/` : ''}${m.multiFile ? f.path.join('/') : ''}`.replace(/\/$/, m.multiFile ? '' : m.name));
+  for (const f of shown)
+    lines.push(
+      `  ${formatBytes(f.length).padStart(10)}  ${m.multiFile ? `${m.name}/` : ''}${m.multiFile ? f.path.join('/') : ''}`.replace(
+        /\/$/,
+        m.multiFile ? '' : m.name,
+      ),
+    );
   if (m.files.length > shown.length) lines.push(`  … and ${m.files.length - shown.length} more`);
   lines.push(`magnet:     ${magnetUri(m)}`);
   return lines.join('\n') + '\n';

@@ -22,7 +22,8 @@ export async function loadTorrent(ctx: CliContext, arg: string): Promise<LoadedT
     if (st.isFile()) bytes = await fs.readFile(arg);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new CliError(`cannot read ${arg}: ${code ?? (err as Error).message}`);
+    if (code !== 'ENOENT' && code !== 'ENOTDIR')
+      throw new CliError(`cannot read ${arg}: ${code ?? (err as Error).message}`);
   }
   if (!bytes) {
     const store = ctx.store();
@@ -33,7 +34,8 @@ export async function loadTorrent(ctx: CliContext, arg: string): Promise<LoadedT
       if (err instanceof StoreError && err.code === 'not-found') {
         throw new CliError(`no torrent ${JSON.stringify(arg)}: not a file here, and ${err.message}`);
       }
-      if (err instanceof StoreError && err.code === 'bad-name') throw new CliError(`no such torrent file: ${arg}`);
+      if (err instanceof StoreError && err.code === 'bad-name')
+        throw new CliError(`no such torrent file: ${arg}`);
       throw new CliError(`cannot fetch ${arg} from the ${store.kind} store: ${(err as Error).message}`);
     }
   }
@@ -41,7 +43,9 @@ export async function loadTorrent(ctx: CliContext, arg: string): Promise<LoadedT
     return { meta: parseMetainfo(bytes), bytes, source };
   } catch (err) {
     if (err instanceof MetainfoError) {
-      const hint = looksLikeLegacyJson(bytes) ? ' (this looks like the old program\'s JSON metainfo: convert it with `rxtorrent create --from-legacy -f FILE`)' : '';
+      const hint = looksLikeLegacyJson(bytes)
+        ? " (this looks like the old program's JSON metainfo: convert it with `rxtorrent create --from-legacy -f FILE`)"
+        : '';
       throw new CliError(`${source}: ${err.message}${hint}`);
     }
     throw err;

@@ -7,13 +7,18 @@ import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-lo
 import { CliContext, CliError, GlobalOptions, makeContext } from './context';
 import { createCommand } from './create-command';
 import { infoCommand } from './info-command';
+import { trackerCommand } from './tracker-command';
 
 export type CommandFactory = (ctx: () => CliContext) => Command;
 
 /** Commands registered by later modules (tracker, seed, leech, store) add themselves here. */
-const factories: CommandFactory[] = [createCommand, infoCommand];
+const factories: CommandFactory[] = [createCommand, infoCommand, trackerCommand];
 
-export function buildProgram(): { program: Command; context: () => CliContext; shutdown: () => Promise<void> } {
+export function buildProgram(): {
+  program: Command;
+  context: () => CliContext;
+  shutdown: () => Promise<void>;
+} {
   const log = new EventLog();
   let ctx: CliContext | undefined;
   let jsonl: JsonlSink | undefined;
@@ -61,7 +66,12 @@ export async function main(argv: string[]): Promise<void> {
 function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     // Help and version exit 0; commander already printed usage errors.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help'
+    )
+      return 0;
     return 2;
   }
   if (err instanceof CliError) {

@@ -30,7 +30,9 @@ export function progress(out: NodeJS.WriteStream, clock: () => number = () => Da
       const width = 30;
       const frac = total > 0 ? done / total : 1;
       const filled = Math.round(frac * width);
-      out.write(`\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)}% ${label}\x1b[K`);
+      out.write(
+        `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)}% ${label}\x1b[K`,
+      );
     },
     finish(line) {
       if (tty) out.write('\r\x1b[K');

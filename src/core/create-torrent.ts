@@ -22,11 +22,19 @@ export interface CreateState {
 }
 
 export type CreateIn =
-  | { type: 'Start'; pieceCount: number; pieceLength: number; total: number; batchPieces: number; maxInFlight: number }
+  | {
+      type: 'Start';
+      pieceCount: number;
+      pieceLength: number;
+      total: number;
+      batchPieces: number;
+      maxInFlight: number;
+    }
   | { type: 'BatchHashed'; first: number; hashes: Buffer }
   | { type: 'HashFailed'; first: number; message: string; path?: string };
 
-export type CreateEffect = { type: 'HashBatch'; first: number; count: number } | { type: 'Finish'; pieces: Buffer };
+export type CreateEffect =
+  { type: 'HashBatch'; first: number; count: number } | { type: 'Finish'; pieces: Buffer };
 
 export type CreateOut =
   | { category: 'create'; type: 'HashingStarted'; pieces: number; bytes: number; pieceLength: number }
@@ -67,7 +75,15 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
       return {
         state,
         effects,
-        events: [{ category: 'create', type: 'HashingStarted', pieces: m.pieceCount, bytes: m.total, pieceLength: m.pieceLength }],
+        events: [
+          {
+            category: 'create',
+            type: 'HashingStarted',
+            pieces: m.pieceCount,
+            bytes: m.total,
+            pieceLength: m.pieceLength,
+          },
+        ],
       };
     }
     case 'BatchHashed': {
@@ -79,13 +95,23 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
       const piecesDone = s.piecesDone + count;
       const bytesDone = Math.min(s.total, piecesDone * s.pieceLength);
       const progressed: CreateState = { ...s, batches, inFlight: s.inFlight - 1, piecesDone, bytesDone };
-      const progress: CreateOut = { category: 'create', type: 'PiecesHashed', done: piecesDone, pieces: s.pieceCount, bytes: bytesDone, level: 'debug' };
+      const progress: CreateOut = {
+        category: 'create',
+        type: 'PiecesHashed',
+        done: piecesDone,
+        pieces: s.pieceCount,
+        bytes: bytesDone,
+        level: 'debug',
+      };
       if (piecesDone === s.pieceCount) {
         const pieces = Buffer.concat(batches as Buffer[]);
         return {
           state: { ...progressed, phase: 'done', batches: [] },
           effects: [{ type: 'Finish', pieces }],
-          events: [progress, { category: 'create', type: 'HashingFinished', pieces: s.pieceCount, bytes: s.total }],
+          events: [
+            progress,
+            { category: 'create', type: 'HashingFinished', pieces: s.pieceCount, bytes: s.total },
+          ],
         };
       }
       const { state, effects } = dispatch(progressed);
@@ -95,7 +121,9 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
       if (s.phase !== 'hashing') return { state: s };
       return {
         state: { ...s, phase: 'failed', inFlight: s.inFlight - 1 },
-        events: [{ category: 'error', type: 'HashingFailed', level: 'error', message: m.message, path: m.path }],
+        events: [
+          { category: 'error', type: 'HashingFailed', level: 'error', message: m.message, path: m.path },
+        ],
       };
   }
 }

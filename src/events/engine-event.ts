@@ -6,7 +6,8 @@
  * credentials are redacted here, at the single place every event passes through.
  */
 
-export type EventCategory = 'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine';
+export type EventCategory =
+  'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -32,7 +32,11 @@ export class EventLog {
 }
 
 /** Print every event to a text stream as `ISO category type key=value` lines. */
-export function printEvents(log: EventLog, out: NodeJS.WritableStream, minLevel: 'debug' | 'info' = 'info'): () => void {
+export function printEvents(
+  log: EventLog,
+  out: NodeJS.WritableStream,
+  minLevel: 'debug' | 'info' = 'info',
+): () => void {
   const sub = log.events$.subscribe((e) => {
     if (minLevel === 'info' && e.level === 'debug') return;
     out.write(toTextLine(e) + '\n');
@@ -67,7 +71,15 @@ export function writeJsonl(log: EventLog, path: string, maxBuffered = 10_000): J
   };
   const reportDrops = (ts: string): void => {
     if (dropped === reportedDrops) return;
-    write(toJsonLine({ ts, category: 'engine', type: 'EventsDropped', level: 'warn', count: dropped - reportedDrops }));
+    write(
+      toJsonLine({
+        ts,
+        category: 'engine',
+        type: 'EventsDropped',
+        level: 'warn',
+        count: dropped - reportedDrops,
+      }),
+    );
     reportedDrops = dropped;
   };
   const sub = log.events$.subscribe((e) => {

@@ -51,7 +51,7 @@ export class BencodeError extends Error {
 export interface DecodeOptions {
   /** Maximum nesting of lists and dictionaries (default 64). */
   maxDepth?: number;
-  /** Maximum number of values in the document (default 1,000,000). */
+  /** Maximum number of values in the document, dictionary keys included (default 1,000,000). */
   maxValues?: number;
   /** Maximum input size in bytes (default 64 MiB). */
   maxBytes?: number;
@@ -90,7 +90,8 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
   const maxDepth = options.maxDepth ?? 64;
   const maxValues = options.maxValues ?? 1_000_000;
   const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-  if (buf.length > maxBytes) throw new BencodeError('too-large', maxBytes, `input of ${buf.length} bytes exceeds limit`);
+  if (buf.length > maxBytes)
+    throw new BencodeError('too-large', maxBytes, `input of ${buf.length} bytes exceeds limit`);
   const spans = new WeakMap<object, readonly [number, number]>();
   let pos = 0;
   let values = 0;
@@ -110,13 +111,16 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
       need(1);
       const c = buf[pos];
       if (c === E) break;
-      if (c < ZERO || c > NINE) throw new BencodeError('bad-integer', pos, `unexpected byte 0x${c.toString(16)} in integer`);
+      if (c < ZERO || c > NINE)
+        throw new BencodeError('bad-integer', pos, `unexpected byte 0x${c.toString(16)} in integer`);
       pos++;
       if (pos - digitsStart > 4096) throw new BencodeError('bad-integer', start, 'integer too long');
     }
     if (pos === firstDigit) throw new BencodeError('bad-integer', start, 'empty integer');
-    if (buf[firstDigit] === ZERO && pos - firstDigit > 1) throw new BencodeError('leading-zero', firstDigit, 'leading zero in integer');
-    if (firstDigit !== digitsStart && buf[firstDigit] === ZERO) throw new BencodeError('negative-zero', start, 'negative zero');
+    if (buf[firstDigit] === ZERO && pos - firstDigit > 1)
+      throw new BencodeError('leading-zero', firstDigit, 'leading zero in integer');
+    if (firstDigit !== digitsStart && buf[firstDigit] === ZERO)
+      throw new BencodeError('negative-zero', start, 'negative zero');
     const text = buf.toString('latin1', digitsStart, pos);
     pos++; // 'e'
     if (pos - 1 - firstDigit <= 15) return Number(text);
@@ -132,8 +136,10 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
       need(1);
       const c = buf[pos];
       if (c === COLON) break;
-      if (c < ZERO || c > NINE) throw new BencodeError('bad-length', pos, `unexpected byte 0x${c.toString(16)} in string length`);
-      if (digits === 1 && buf[start] === ZERO) throw new BencodeError('leading-zero', start, 'leading zero in string length');
+      if (c < ZERO || c > NINE)
+        throw new BencodeError('bad-length', pos, `unexpected byte 0x${c.toString(16)} in string length`);
+      if (digits === 1 && buf[start] === ZERO)
+        throw new BencodeError('leading-zero', start, 'leading zero in string length');
       len = len * 10 + (c - ZERO);
       digits++;
       pos++;
@@ -141,7 +147,8 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
     }
     if (digits === 0) throw new BencodeError('bad-length', start, 'empty string length');
     pos++; // ':'
-    if (pos + len > buf.length) throw new BencodeError('length-past-end', start, `string length ${len} runs past the end`);
+    if (pos + len > buf.length)
+      throw new BencodeError('length-past-end', start, `string length ${len} runs past the end`);
     const out = buf.subarray(pos, pos + len);
     pos += len;
     return out;
@@ -149,7 +156,9 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
 
   // Iterative parse with an explicit stack: no recursion, so depth limits are exact and hostile nesting
   // cannot overflow the JS stack.
-  type Frame = { kind: 'list'; value: BValue[]; start: number } | { kind: 'dict'; value: BDict; start: number; key: string | null; lastKey: Buffer | null };
+  type Frame =
+    | { kind: 'list'; value: BValue[]; start: number }
+    | { kind: 'dict'; value: BDict; start: number; key: string | null; lastKey: Buffer | null };
   const stack: Frame[] = [];
   let result: BValue | undefined;
 
@@ -173,7 +182,8 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
     const c = buf[pos];
     if (c === E) {
       if (!top) throw new BencodeError('unexpected-byte', pos, "unexpected 'e'");
-      if (top.kind === 'dict' && top.key !== null) throw new BencodeError('unexpected-byte', pos, 'dictionary key without value');
+      if (top.kind === 'dict' && top.key !== null)
+        throw new BencodeError('unexpected-byte', pos, 'dictionary key without value');
       pos++;
       stack.pop();
       spans.set(top.value, [top.start, pos]);
@@ -184,13 +194,15 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
     if (++values > maxValues) throw new BencodeError('too-large', pos, 'too many values');
     if (top && top.kind === 'dict' && top.key === null) {
       // Expecting a key: must be a byte string.
-      if (c < ZERO || c > NINE) throw new BencodeError('unexpected-byte', pos, 'dictionary key is not a string');
+      if (c < ZERO || c > NINE)
+        throw new BencodeError('unexpected-byte', pos, 'dictionary key is not a string');
       const keyOffset = pos;
       const key = readBytes();
       if (top.lastKey) {
         const cmp = Buffer.compare(top.lastKey, key);
         if (cmp === 0) throw new BencodeError('duplicate-key', keyOffset, 'duplicate dictionary key');
-        if (cmp > 0 && options.strictKeyOrder) throw new BencodeError('unsorted-keys', keyOffset, 'dictionary keys not sorted');
+        if (cmp > 0 && options.strictKeyOrder)
+          throw new BencodeError('unsorted-keys', keyOffset, 'dictionary keys not sorted');
       }
       top.lastKey = key;
       const k = key.toString('latin1');
@@ -199,7 +211,8 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
       continue;
     }
     if (c === D || c === L) {
-      if (stack.length >= maxDepth) throw new BencodeError('too-deep', pos, `nesting deeper than ${maxDepth}`);
+      if (stack.length >= maxDepth)
+        throw new BencodeError('too-deep', pos, `nesting deeper than ${maxDepth}`);
       if (c === D) stack.push({ kind: 'dict', value: new Map(), start: pos, key: null, lastKey: null });
       else stack.push({ kind: 'list', value: [], start: pos });
       pos++;
@@ -212,7 +225,8 @@ export function decodeDocument(input: Uint8Array, options: DecodeOptions = {}): 
     if (emit(v)) break;
   }
 
-  if (!options.allowTrailing && pos !== buf.length) throw new BencodeError('trailing-data', pos, 'trailing data');
+  if (!options.allowTrailing && pos !== buf.length)
+    throw new BencodeError('trailing-data', pos, 'trailing data');
   return { value: result as BValue, spans, end: pos };
 }
 
@@ -248,7 +262,8 @@ function write(v: Encodable, out: Buffer[], depth: number): void {
       [...v.entries()].map(([k, x]) => {
         // Map keys are raw bytes as latin1; a code point above 0xff would be silently truncated.
         const kb = typeof k === 'string' ? Buffer.from(k, 'latin1') : undefined;
-        if (!kb || kb.toString('latin1') !== k) throw new BencodeError('unencodable', 0, 'dictionary key is not a latin1 byte string');
+        if (!kb || kb.toString('latin1') !== k)
+          throw new BencodeError('unencodable', 0, 'dictionary key is not a latin1 byte string');
         return [kb, x] as const;
       }),
       out,
@@ -273,7 +288,8 @@ function writeDict(entries: (readonly [Buffer, Encodable])[], out: Buffer[], dep
   out.push(Buffer.from('d'));
   for (let i = 0; i < entries.length; i++) {
     const [k, x] = entries[i];
-    if (i > 0 && Buffer.compare(entries[i - 1][0], k) === 0) throw new BencodeError('unencodable', 0, 'duplicate dictionary key');
+    if (i > 0 && Buffer.compare(entries[i - 1][0], k) === 0)
+      throw new BencodeError('unencodable', 0, 'duplicate dictionary key');
     out.push(Buffer.from(`${k.length}:`, 'latin1'), k);
     write(x, out, depth + 1);
   }
@@ -283,7 +299,8 @@ function writeDict(entries: (readonly [Buffer, Encodable])[], out: Buffer[], dep
 /** Build a dictionary value from text keys (encoded as UTF-8 → latin1 map keys). */
 export function dict(entries: Record<string, BValue | undefined>): BDict {
   const m: BDict = new Map();
-  for (const [k, v] of Object.entries(entries)) if (v !== undefined) m.set(Buffer.from(k, 'utf8').toString('latin1'), v);
+  for (const [k, v] of Object.entries(entries))
+    if (v !== undefined) m.set(Buffer.from(k, 'utf8').toString('latin1'), v);
   return m;
 }
 
@@ -295,4 +312,5 @@ export function get(d: BDict, key: string): BValue | undefined {
 export const isDict = (v: BValue | undefined): v is BDict => v instanceof Map;
 export const isList = (v: BValue | undefined): v is BValue[] => Array.isArray(v);
 export const isBytes = (v: BValue | undefined): v is Buffer => Buffer.isBuffer(v);
-export const isInt = (v: BValue | undefined): v is number | bigint => typeof v === 'number' || typeof v === 'bigint';
+export const isInt = (v: BValue | undefined): v is number | bigint =>
+  typeof v === 'number' || typeof v === 'bigint';

@@ -15,7 +15,19 @@
  *   magnetUri(m)  // 'magnet:?xt=urn:btih:5e2b…&dn=movie.mp4&tr=…'
  */
 import { createHash } from 'node:crypto';
-import { BDict, BValue, BencodeError, decodeDocument, dict, encode, get, isBytes, isDict, isInt, isList } from './bencode';
+import {
+  BDict,
+  BValue,
+  BencodeError,
+  decodeDocument,
+  dict,
+  encode,
+  get,
+  isBytes,
+  isDict,
+  isInt,
+  isList,
+} from './bencode';
 
 export const DEFAULT_PIECE_LENGTH = 512 * 1024;
 export const MIN_PIECE_LENGTH = 16 * 1024;
@@ -53,7 +65,8 @@ export interface Metainfo {
   infoBytes: Buffer;
 }
 
-export type MetainfoErrorCode = 'bencode' | 'structure' | 'piece-length' | 'pieces' | 'length' | 'unsafe-path' | 'legacy';
+export type MetainfoErrorCode =
+  'bencode' | 'structure' | 'piece-length' | 'pieces' | 'length' | 'unsafe-path' | 'legacy';
 
 export class MetainfoError extends Error {
   constructor(
@@ -105,7 +118,8 @@ export function parseMetainfo(bytes: Buffer): Metainfo {
   let length = 0;
   const single = get(info, 'length');
   const list = get(info, 'files');
-  if (single !== undefined && list !== undefined) fail('structure', 'info dictionary has both "length" and "files"');
+  if (single !== undefined && list !== undefined)
+    fail('structure', 'info dictionary has both "length" and "files"');
   if (single !== undefined) {
     length = checkLength(single, name);
     files.push({ path: [name], length, offset: 0 });
@@ -137,7 +151,10 @@ export function parseMetainfo(bytes: Buffer): Metainfo {
   const pieceCount = pieces.length / 20;
   const expected = Math.ceil(length / pieceLength);
   if (pieceCount !== expected) {
-    fail('pieces', `"pieces" holds ${pieceCount} hashes but ${length} bytes in ${pieceLength}-byte pieces need ${expected}`);
+    fail(
+      'pieces',
+      `"pieces" holds ${pieceCount} hashes but ${length} bytes in ${pieceLength}-byte pieces need ${expected}`,
+    );
   }
 
   const announce = text(root, 'announce');
@@ -153,7 +170,11 @@ export function parseMetainfo(bytes: Buffer): Metainfo {
   const priv = get(info, 'private');
   const date = int(root, 'creation date');
   const ul = get(root, 'url-list');
-  const urlList = isBytes(ul) ? [ul.toString('utf8')] : isList(ul) ? ul.filter(isBytes).map((u) => u.toString('utf8')) : [];
+  const urlList = isBytes(ul)
+    ? [ul.toString('utf8')]
+    : isList(ul)
+      ? ul.filter(isBytes).map((u) => u.toString('utf8'))
+      : [];
 
   return {
     infoHash,
@@ -225,7 +246,10 @@ export function buildMetainfo(o: BuildOptions): Buffer {
   const tiers = (o.announceList ?? []).filter((t) => t.length > 0);
   const root: Record<string, BValue | undefined> = {
     announce: tiers.length > 0 ? Buffer.from(tiers[0][0], 'utf8') : undefined,
-    'announce-list': tiers.length > 1 || (tiers[0]?.length ?? 0) > 1 ? tiers.map((t) => t.map((u) => Buffer.from(u))) : undefined,
+    'announce-list':
+      tiers.length > 1 || (tiers[0]?.length ?? 0) > 1
+        ? tiers.map((t) => t.map((u) => Buffer.from(u)))
+        : undefined,
     comment: o.comment ? Buffer.from(o.comment, 'utf8') : undefined,
     'created by': o.createdBy ? Buffer.from(o.createdBy, 'utf8') : undefined,
     'creation date': o.creationDate ? Math.floor(o.creationDate.getTime() / 1000) : undefined,
@@ -262,10 +286,15 @@ export function importLegacyJson(json: string, announceList: string[][] = []): B
   }
   const o = raw as Partial<LegacyMetainfo>;
   if (!o || typeof o !== 'object') return fail('legacy', 'legacy metainfo is not a JSON object');
-  if (typeof o.filename !== 'string' || o.filename.length === 0) fail('legacy', 'legacy metainfo has no "filename"');
-  if (!Number.isSafeInteger(o.size) || (o.size as number) <= 0) fail('legacy', 'legacy metainfo "size" must be a positive integer');
+  if (typeof o.filename !== 'string' || o.filename.length === 0)
+    fail('legacy', 'legacy metainfo has no "filename"');
+  if (!Number.isSafeInteger(o.size) || (o.size as number) <= 0)
+    fail('legacy', 'legacy metainfo "size" must be a positive integer');
   if (!Number.isSafeInteger(o.piece_size)) fail('legacy', 'legacy metainfo "piece_size" must be an integer');
-  if (!Array.isArray(o.pieces) || !o.pieces.every((p) => typeof p === 'string' && /^[0-9a-fA-F]{40}$/.test(p))) {
+  if (
+    !Array.isArray(o.pieces) ||
+    !o.pieces.every((p) => typeof p === 'string' && /^[0-9a-fA-F]{40}$/.test(p))
+  ) {
     fail('legacy', 'legacy metainfo "pieces" must be a list of 40-digit hex SHA1 strings');
   }
   const name = (o.filename as string).split(/[\\/]/).pop() as string;
@@ -293,7 +322,8 @@ function checkPieceLength(n: number): void {
 }
 
 function checkLength(v: BValue | undefined, what: string): number {
-  if (!isInt(v) || typeof v === 'bigint' || v < 0) return fail('length', `length of ${JSON.stringify(what)} is not a valid size`);
+  if (!isInt(v) || typeof v === 'bigint' || v < 0)
+    return fail('length', `length of ${JSON.stringify(what)} is not a valid size`);
   return v;
 }
 

@@ -26,7 +26,8 @@ export function normalizeTrackerUrl(input: string): string {
     } catch {
       throw new TrackerUrlError(`not a valid tracker URL: ${input}`);
     }
-    if (!['http:', 'https:', 'udp:'].includes(u.protocol)) throw new TrackerUrlError(`unsupported tracker scheme ${u.protocol} in ${input}`);
+    if (!['http:', 'https:', 'udp:'].includes(u.protocol))
+      throw new TrackerUrlError(`unsupported tracker scheme ${u.protocol} in ${input}`);
     return s;
   }
   let host = s;
@@ -48,6 +49,7 @@ export function normalizeTrackerUrl(input: string): string {
 
 function parsePort(p: string, input: string): number {
   const n = Number(p);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new TrackerUrlError(`bad port in tracker address ${input}`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new TrackerUrlError(`bad port in tracker address ${input}`);
   return n;
 }

@@ -29,7 +29,9 @@ const MAX_FILES = 100_000;
 export async function scanInput(target: string): Promise<ScannedInput> {
   const abs = path.resolve(target);
   const st = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
-    throw new InputError(err.code === 'ENOENT' ? `no such file or folder: ${target}` : `cannot read ${target}: ${err.message}`);
+    throw new InputError(
+      err.code === 'ENOENT' ? `no such file or folder: ${target}` : `cannot read ${target}: ${err.message}`,
+    );
   });
   const name = path.basename(abs);
   if (st.isFile()) {
@@ -48,17 +50,29 @@ export async function scanInput(target: string): Promise<ScannedInput> {
   await walk(abs, [], found, target);
   found.sort((a, b) => Buffer.compare(Buffer.from(a.rel.join('/')), Buffer.from(b.rel.join('/'))));
   const total = found.reduce((n, f) => n + f.length, 0);
-  if (found.length === 0 || total === 0) throw new InputError(`${target} holds no data: a torrent needs at least one byte`);
+  if (found.length === 0 || total === 0)
+    throw new InputError(`${target} holds no data: a torrent needs at least one byte`);
   let offset = 0;
   const layout = found.map((f) => {
     const l = { path: f.abs, length: f.length, offset };
     offset += f.length;
     return l;
   });
-  return { name, multiFile: true, files: found.map((f) => ({ path: f.rel, length: f.length })), layout, total };
+  return {
+    name,
+    multiFile: true,
+    files: found.map((f) => ({ path: f.rel, length: f.length })),
+    layout,
+    total,
+  };
 }
 
-async function walk(dir: string, rel: string[], out: { rel: string[]; abs: string; length: number }[], shown: string): Promise<void> {
+async function walk(
+  dir: string,
+  rel: string[],
+  out: { rel: string[]; abs: string; length: number }[],
+  shown: string,
+): Promise<void> {
   const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     throw new InputError(`cannot read folder ${path.join(shown, ...rel)}: ${err.code ?? err.message}`);
   });

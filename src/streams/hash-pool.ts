@@ -40,7 +40,13 @@ export class HashPool {
   }
 
   /** Hash `count` pieces starting at `first`, reading them from `files`. Resolves to 20 × count bytes. */
-  hashPieces(files: readonly LayoutFile[], pieceLength: number, total: number, first: number, count: number): Promise<Buffer> {
+  hashPieces(
+    files: readonly LayoutFile[],
+    pieceLength: number,
+    total: number,
+    first: number,
+    count: number,
+  ): Promise<Buffer> {
     return this.submit({ op: 'pieces', files, pieceLength, total, first, count });
   }
 
@@ -70,15 +76,18 @@ export class HashPool {
   private spawn(): void {
     const worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
     const slot = { worker, busy: null as Task | null };
-    worker.on('message', (m: { id: number; hashes?: Uint8Array; error?: string; code?: string; path?: string }) => {
-      const task = slot.busy;
-      slot.busy = null;
-      if (task && task.id === m.id) {
-        if (m.error !== undefined) task.reject(new HashError(m.error, m.code, m.path));
-        else task.resolve(Buffer.from(m.hashes as Uint8Array));
-      }
-      this.pump();
-    });
+    worker.on(
+      'message',
+      (m: { id: number; hashes?: Uint8Array; error?: string; code?: string; path?: string }) => {
+        const task = slot.busy;
+        slot.busy = null;
+        if (task && task.id === m.id) {
+          if (m.error !== undefined) task.reject(new HashError(m.error, m.code, m.path));
+          else task.resolve(Buffer.from(m.hashes as Uint8Array));
+        }
+        this.pump();
+      },
+    );
     worker.on('error', (err) => {
       // A crashed worker fails its task and is replaced, so one bad read cannot stall the pool.
       const task = slot.busy;

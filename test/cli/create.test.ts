@@ -34,10 +34,26 @@ function make(name: string, sizes: number | Record<string, number>): string {
   return target;
 }
 
-async function create(input: string, extra: string[] = []): Promise<{ torrent: string; stdout: string; stderr: string }> {
-  const out = path.join(tmp.dir, 'out', `${path.basename(input)}-${Math.random().toString(36).slice(2)}.torrent`);
+async function create(
+  input: string,
+  extra: string[] = [],
+): Promise<{ torrent: string; stdout: string; stderr: string }> {
+  const out = path.join(
+    tmp.dir,
+    'out',
+    `${path.basename(input)}-${Math.random().toString(36).slice(2)}.torrent`,
+  );
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  const r = await runCli(['create', '-f', input, '-o', out, '--store-dir', path.join(tmp.dir, 'store'), ...extra]);
+  const r = await runCli([
+    'create',
+    '-f',
+    input,
+    '-o',
+    out,
+    '--store-dir',
+    path.join(tmp.dir, 'store'),
+    ...extra,
+  ]);
   expect(r.stderr).not.toMatch(/at .*\.js:\d+/); // never a stack trace
   expect(r.code).toBe(0);
   return { torrent: out, stdout: r.stdout, stderr: r.stderr };
@@ -48,50 +64,80 @@ const CASES: [string, number | Record<string, number>][] = [
   ['one-piece.bin', PIECE],
   ['one-over.bin', PIECE + 1],
   ['three-and-a-bit.bin', 3 * PIECE + 12345],
-  ['folder', { 'a.txt': 1000, 'b/c.bin': PIECE + 3, 'b/d.bin': 77, 'B-upper.txt': 5, 'z/empty-neighbour.bin': 2 * PIECE - 1 }],
+  [
+    'folder',
+    {
+      'a.txt': 1000,
+      'b/c.bin': PIECE + 3,
+      'b/d.bin': 77,
+      'B-upper.txt': 5,
+      'z/empty-neighbour.bin': 2 * PIECE - 1,
+    },
+  ],
 ];
 
 describeWithTools(['mktorrent', 'libtorrent'], 'create matches mktorrent and libtorrent', () => {
-  it.each(CASES)('%s: same info-hash as mktorrent -l 19; libtorrent agrees on hash, pieces and files', async (name, sizes) => {
-    const input = make(name, sizes);
-    const { torrent, stdout } = await create(input, ['-t', '127.0.0.1:5000']);
-    const ours = parseMetainfo(fs.readFileSync(torrent));
-    expect(stdout).toContain(`info-hash: ${ours.infoHashHex}`);
-    expect(stdout).toContain(`magnet:    magnet:?xt=urn:btih:${ours.infoHashHex}`);
+  it.each(CASES)(
+    '%s: same info-hash as mktorrent -l 19; libtorrent agrees on hash, pieces and files',
+    async (name, sizes) => {
+      const input = make(name, sizes);
+      const { torrent, stdout } = await create(input, ['-t', '127.0.0.1:5000']);
+      const ours = parseMetainfo(fs.readFileSync(torrent));
+      expect(stdout).toContain(`info-hash: ${ours.infoHashHex}`);
+      expect(stdout).toContain(`magnet:    magnet:?xt=urn:btih:${ours.infoHashHex}`);
 
-    const mkOut = `${torrent}.mk`;
-    const mk = spawnSync('mktorrent', ['-l', '19', '-a', 'http://127.0.0.1:5000/announce', '-o', mkOut, input], { encoding: 'utf8' });
-    expect(mk.status).toBe(0);
-    expect(parseMetainfo(fs.readFileSync(mkOut)).infoHashHex).toBe(ours.infoHashHex);
+      const mkOut = `${torrent}.mk`;
+      const mk = spawnSync(
+        'mktorrent',
+        ['-l', '19', '-a', 'http://127.0.0.1:5000/announce', '-o', mkOut, input],
+        { encoding: 'utf8' },
+      );
+      expect(mk.status).toBe(0);
+      expect(parseMetainfo(fs.readFileSync(mkOut)).infoHashHex).toBe(ours.infoHashHex);
 
-    const py = spawnSync(
-      SYSTEM_PYTHON,
-      [
-        '-c',
-        `import json, sys, libtorrent as lt
+      const py = spawnSync(
+        SYSTEM_PYTHON,
+        [
+          '-c',
+          `import json, sys, libtorrent as lt
 ti = lt.torrent_info(sys.argv[1])
 fs = ti.files()
 print(json.dumps({"hash": str(ti.info_hashes().v1), "pieces": ti.num_pieces(), "files": [[fs.file_path(i), fs.file_size(i)] for i in range(fs.num_files())]}))`,
-        torrent,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(py.stderr).toBe('');
-    const lt = JSON.parse(py.stdout) as { hash: string; pieces: number; files: [string, number][] };
-    expect(lt.hash).toBe(ours.infoHashHex);
-    expect(lt.pieces).toBe(ours.pieceCount);
-    const ourFiles = ours.files.map((f) => [ours.multiFile ? [ours.name, ...f.path].join('/') : f.path.join('/'), f.length]);
-    expect(lt.files).toEqual(ourFiles);
-  });
+          torrent,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(py.stderr).toBe('');
+      const lt = JSON.parse(py.stdout) as { hash: string; pieces: number; files: [string, number][] };
+      expect(lt.hash).toBe(ours.infoHashHex);
+      expect(lt.pieces).toBe(ours.pieceCount);
+      const ourFiles = ours.files.map((f) => [
+        ours.multiFile ? [ours.name, ...f.path].join('/') : f.path.join('/'),
+        f.length,
+      ]);
+      expect(lt.files).toEqual(ourFiles);
+    },
+  );
 });
 
 describe('create', () => {
   it('publishes to the local store, writes the torrent where asked, and info reads it back by name', async () => {
     const input = make('stored.bin', 70_000);
     const store = path.join(tmp.dir, 'store');
-    const { torrent } = await create(input, ['-t', 'tracker.lan', '-t', 'http://backup.lan:6969/announce', '--comment', 'hello', '--private']);
+    const { torrent } = await create(input, [
+      '-t',
+      'tracker.lan',
+      '-t',
+      'http://backup.lan:6969/announce',
+      '--comment',
+      'hello',
+      '--private',
+    ]);
     const m = parseMetainfo(fs.readFileSync(torrent));
-    expect(m.announceList).toEqual([['http://tracker.lan:5000/announce'], ['http://backup.lan:6969/announce']]);
+    expect(m.announceList).toEqual([
+      ['http://tracker.lan:5000/announce'],
+      ['http://backup.lan:6969/announce'],
+    ]);
     expect(m.private).toBe(true);
     expect(m.comment).toBe('hello');
     expect(fs.readFileSync(path.join(store, 'stored.bin.torrent'))).toEqual(fs.readFileSync(torrent));
@@ -107,7 +153,9 @@ describe('create', () => {
     const input = make('pl.bin', 100_000);
     const store = path.join(tmp.dir, 'env-store');
     const out = path.join(tmp.dir, 'pl.torrent');
-    const r = await runCli(['create', '-f', input, '-o', out, '--piece-length', '16K'], { env: { RXTORRENT_STORE_DIR: store } });
+    const r = await runCli(['create', '-f', input, '-o', out, '--piece-length', '16K'], {
+      env: { RXTORRENT_STORE_DIR: store },
+    });
     expect(r.code).toBe(0);
     const m = parseMetainfo(fs.readFileSync(out));
     expect(m.pieceLength).toBe(16384);
@@ -118,22 +166,41 @@ describe('create', () => {
   it('writes every event to --events as JSON lines and prints them with -v', async () => {
     const input = make('events.bin', 2 * PIECE);
     const events = path.join(tmp.dir, 'events.jsonl');
-    const r = await runCli(['--events', events, '-v', 'create', '-f', input, '-o', path.join(tmp.dir, 'ev.torrent'), '--no-publish']);
+    const r = await runCli([
+      '--events',
+      events,
+      '-v',
+      'create',
+      '-f',
+      input,
+      '-o',
+      path.join(tmp.dir, 'ev.torrent'),
+      '--no-publish',
+    ]);
     expect(r.code).toBe(0);
-    const lines = fs.readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = fs
+      .readFileSync(events, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const types = lines.map((l) => l.type);
-    expect(types).toEqual(expect.arrayContaining(['HashingStarted', 'PiecesHashed', 'HashingFinished', 'TorrentWritten']));
+    expect(types).toEqual(
+      expect.arrayContaining(['HashingStarted', 'PiecesHashed', 'HashingFinished', 'TorrentWritten']),
+    );
     for (const l of lines) expect(new Date(String(l.ts)).toString()).not.toBe('Invalid Date');
     expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z create HashingStarted pieces=2 bytes=1048576/m);
   });
 
-  it('converts the old program\'s JSON metainfo into a real torrent with the same pieces', async () => {
+  it("converts the old program's JSON metainfo into a real torrent with the same pieces", async () => {
     const input = make('legacy.bin', PIECE + 10);
     const { torrent } = await create(input);
     const m = parseMetainfo(fs.readFileSync(torrent));
     const legacy = path.join(tmp.dir, 'legacy.json');
     const hex = [0, 1].map((i) => m.pieces.subarray(i * 20, i * 20 + 20).toString('hex'));
-    fs.writeFileSync(legacy, JSON.stringify({ filename: 'legacy.bin', size: PIECE + 10, piece_size: PIECE, pieces: hex }));
+    fs.writeFileSync(
+      legacy,
+      JSON.stringify({ filename: 'legacy.bin', size: PIECE + 10, piece_size: PIECE, pieces: hex }),
+    );
     const out = path.join(tmp.dir, 'legacy.torrent');
     const r = await runCli(['create', '--from-legacy', '-f', legacy, '-o', out, '--no-publish']);
     expect(r.code).toBe(0);
@@ -146,15 +213,51 @@ describe('create', () => {
 
 describe('create and info refuse bad input with one clear line', () => {
   const cases: [string, () => string[], RegExp, number][] = [
-    ['a missing file', () => ['create', '-f', path.join(tmp.dir, 'nope.bin')], /no such file or folder: .*nope\.bin/, 1],
+    [
+      'a missing file',
+      () => ['create', '-f', path.join(tmp.dir, 'nope.bin')],
+      /no such file or folder: .*nope\.bin/,
+      1,
+    ],
     ['an empty file', () => ['create', '-f', make('empty.bin', 0)], /empty\.bin is empty/, 1],
-    ['an empty folder', () => (fs.mkdirSync(path.join(tmp.dir, 'void'), { recursive: true }), ['create', '-f', path.join(tmp.dir, 'void')]), /holds no data/, 1],
+    [
+      'an empty folder',
+      () => (
+        fs.mkdirSync(path.join(tmp.dir, 'void'), { recursive: true }),
+        ['create', '-f', path.join(tmp.dir, 'void')]
+      ),
+      /holds no data/,
+      1,
+    ],
     ['an unknown flag', () => ['create', '-f', 'x', '--frobnicate'], /unknown option '--frobnicate'/, 2],
     ['a missing -f', () => ['create'], /required option '-f, --file <path>'/, 2],
-    ['a bad piece length', () => ['create', '-f', make('x.bin', 10), '--piece-length', '1000'], /must be a power of two/, 2],
-    ['a bad tracker', () => ['create', '-f', make('y.bin', 10), '-t', 'ftp://x'], /unsupported tracker scheme ftp:/, 2],
-    ['a torrent that is not bencode', () => ['info', (fs.writeFileSync(path.join(tmp.dir, 'junk.torrent'), 'hello'), path.join(tmp.dir, 'junk.torrent'))], /not a valid \.torrent file \(bencode: .* at 0\)/, 1],
-    ['an unknown store name', () => ['info', 'no-such-torrent', '--store-dir', path.join(tmp.dir, 'store')], /no torrent "no-such-torrent"/, 1],
+    [
+      'a bad piece length',
+      () => ['create', '-f', make('x.bin', 10), '--piece-length', '1000'],
+      /must be a power of two/,
+      2,
+    ],
+    [
+      'a bad tracker',
+      () => ['create', '-f', make('y.bin', 10), '-t', 'ftp://x'],
+      /unsupported tracker scheme ftp:/,
+      2,
+    ],
+    [
+      'a torrent that is not bencode',
+      () => [
+        'info',
+        (fs.writeFileSync(path.join(tmp.dir, 'junk.torrent'), 'hello'), path.join(tmp.dir, 'junk.torrent')),
+      ],
+      /not a valid \.torrent file \(bencode: .* at 0\)/,
+      1,
+    ],
+    [
+      'an unknown store name',
+      () => ['info', 'no-such-torrent', '--store-dir', path.join(tmp.dir, 'store')],
+      /no torrent "no-such-torrent"/,
+      1,
+    ],
   ];
   it.each(cases)('%s', async (_name, args, message, code) => {
     const r = await runCli(args(), { cwd: tmp.dir });
@@ -168,13 +271,29 @@ describe('create and info refuse bad input with one clear line', () => {
     const evil = path.join(tmp.dir, 'evil.torrent');
     fs.writeFileSync(
       evil,
-      encode(dict({ info: dict({ name: Buffer.from('x'), 'piece length': 16384, pieces: Buffer.alloc(20), files: [dict({ length: 5, path: [Buffer.from('..'), Buffer.from('etc')] })] }) })),
+      encode(
+        dict({
+          info: dict({
+            name: Buffer.from('x'),
+            'piece length': 16384,
+            pieces: Buffer.alloc(20),
+            files: [dict({ length: 5, path: [Buffer.from('..'), Buffer.from('etc')] })],
+          }),
+        }),
+      ),
     );
     let r = await runCli(['info', evil]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/unsafe file name in files\[0\]\.path: "\.\." is "\.\."/);
     const short = path.join(tmp.dir, 'short.torrent');
-    fs.writeFileSync(short, encode(dict({ info: dict({ name: Buffer.from('x'), 'piece length': 16384, pieces: Buffer.alloc(19), length: 5 }) })));
+    fs.writeFileSync(
+      short,
+      encode(
+        dict({
+          info: dict({ name: Buffer.from('x'), 'piece length': 16384, pieces: Buffer.alloc(19), length: 5 }),
+        }),
+      ),
+    );
     r = await runCli(['info', short]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/"pieces" is 19 bytes, not a non-zero multiple of 20/);

@@ -20,7 +20,13 @@ describe('event log', () => {
   });
 
   it('never shows credentials, in text or JSON', () => {
-    const line = toTextLine({ ts: 't', category: 'store', type: 'X', accessToken: 'sl.SECRET', nested: { refresh_token: 'r1' } });
+    const line = toTextLine({
+      ts: 't',
+      category: 'store',
+      type: 'X',
+      accessToken: 'sl.SECRET',
+      nested: { refresh_token: 'r1' },
+    });
     expect(line).not.toContain('SECRET');
     expect(line).not.toContain('r1');
     expect(line).toContain('[redacted]');
@@ -49,7 +55,11 @@ describe('event log', () => {
     for (let i = 0; i < 50; i++) log.emit({ category: 'block', type: 'B', i });
     expect(sink.dropped()).toBe(45);
     await sink.close();
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; count?: number });
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; count?: number });
     expect(lines.map((l) => l.type)).toEqual(['B', 'B', 'B', 'B', 'B', 'EventsDropped']);
     expect(lines[5].count).toBe(45);
   });

@@ -16,7 +16,12 @@ describe('HashPool and hashFiles', () => {
   });
 
   it('hashes pieces that span several files, in order, like a single concatenated buffer', async () => {
-    const parts = [pseudoRandomBytes(40_000, 1), Buffer.alloc(0), pseudoRandomBytes(50_001, 2), pseudoRandomBytes(3, 3)];
+    const parts = [
+      pseudoRandomBytes(40_000, 1),
+      Buffer.alloc(0),
+      pseudoRandomBytes(50_001, 2),
+      pseudoRandomBytes(3, 3),
+    ];
     let offset = 0;
     const layout = parts.map((b, i) => {
       const p = path.join(dir, `p${i}`);
@@ -28,9 +33,20 @@ describe('HashPool and hashFiles', () => {
     const all = Buffer.concat(parts);
     const pl = 16384;
     const expected = [];
-    for (let s = 0; s < all.length; s += pl) expected.push(createHash('sha1').update(all.subarray(s, s + pl)).digest());
+    for (let s = 0; s < all.length; s += pl)
+      expected.push(
+        createHash('sha1')
+          .update(all.subarray(s, s + pl))
+          .digest(),
+      );
     const events: string[] = [];
-    const got = await hashFiles({ layout, total: all.length, pieceLength: pl, pool, onEvent: (e) => events.push(e.type) });
+    const got = await hashFiles({
+      layout,
+      total: all.length,
+      pieceLength: pl,
+      pool,
+      onEvent: (e) => events.push(e.type),
+    });
     expect(got).toEqual(Buffer.concat(expected));
     expect(events[0]).toBe('HashingStarted');
     expect(events[events.length - 1]).toBe('HashingFinished');
@@ -39,7 +55,14 @@ describe('HashPool and hashFiles', () => {
   it('reports a file that shrank while hashing, naming it', async () => {
     const p = path.join(dir, 'shrunk');
     fs.writeFileSync(p, Buffer.alloc(100));
-    await expect(hashFiles({ layout: [{ path: p, length: 50_000, offset: 0 }], total: 50_000, pieceLength: 16384, pool })).rejects.toMatchObject({
+    await expect(
+      hashFiles({
+        layout: [{ path: p, length: 50_000, offset: 0 }],
+        total: 50_000,
+        pieceLength: 16384,
+        pool,
+      }),
+    ).rejects.toMatchObject({
       path: p,
       message: expect.stringMatching(/shorter than expected/),
     });
