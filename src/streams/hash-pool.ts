@@ -25,7 +25,7 @@ interface Task {
   id: number;
   message: Record<string, unknown>;
   transfer?: ArrayBuffer[];
-  resolve: (hashes: Buffer) => void;
+  resolve: (hashes: Buffer, bytes?: ArrayBuffer) => void;
   reject: (err: Error) => void;
 }
 
@@ -55,6 +55,28 @@ export class HashPool {
     return this.submit({ op: 'buffer', bytes });
   }
 
+  /**
+   * SHA1 of a buffer that owns its whole ArrayBuffer (e.g. `Buffer.alloc(n)` with n > 4 KiB): the memory is
+   * moved to the worker and back, never copied. Resolves with the hash and the (same) bytes.
+   */
+  hashOwned(bytes: Buffer): Promise<{ hash: Buffer; bytes: Buffer }> {
+    if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
+      return this.hashBuffer(bytes).then((hash) => ({ hash, bytes }));
+    }
+    if (this.closed) return Promise.reject(new HashError('hash pool closed'));
+    const ab = bytes.buffer as ArrayBuffer;
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        id: this.nextId++,
+        message: { op: 'owned', bytes: ab },
+        transfer: [ab],
+        resolve: (hash, back) => resolve({ hash, bytes: Buffer.from(back as ArrayBuffer) }),
+        reject,
+      });
+      this.pump();
+    });
+  }
+
   get pending(): number {
     return this.queue.length + this.workers.filter((w) => w.busy).length;
   }
@@ -78,12 +100,12 @@ export class HashPool {
     const slot = { worker, busy: null as Task | null };
     worker.on(
       'message',
-      (m: { id: number; hashes?: Uint8Array; error?: string; code?: string; path?: string }) => {
+      (m: { id: number; hashes?: Uint8Array; bytes?: ArrayBuffer; error?: string; code?: string; path?: string }) => {
         const task = slot.busy;
         slot.busy = null;
         if (task && task.id === m.id) {
           if (m.error !== undefined) task.reject(new HashError(m.error, m.code, m.path));
-          else task.resolve(Buffer.from(m.hashes as Uint8Array));
+          else task.resolve(Buffer.from(m.hashes as Uint8Array), m.bytes);
         }
         this.pump();
       },
@@ -110,7 +132,7 @@ export class HashPool {
       const task = this.queue.shift() as Task;
       slot.busy = task;
       slot.worker.ref();
-      slot.worker.postMessage({ id: task.id, ...task.message });
+      slot.worker.postMessage({ id: task.id, ...task.message }, task.transfer ?? []);
     }
     for (const slot of this.workers) if (!slot.busy) slot.worker.unref();
   }

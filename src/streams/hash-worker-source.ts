@@ -5,7 +5,9 @@
  *
  * Messages in:  { id, op: 'pieces', files: [{path,length,offset}], pieceLength, total, first, count }
  *               { id, op: 'buffer', bytes: Uint8Array }
- * Messages out: { id, hashes: Uint8Array (20 × count) } | { id, error, code, path }
+ *               { id, op: 'owned', bytes: ArrayBuffer (transferred) }
+ * Messages out: { id, hashes: Uint8Array (20 × count), bytes?: ArrayBuffer (transferred back) }
+ *               | { id, error, code, path }
  */
 export const HASH_WORKER_SOURCE = `
 'use strict';
@@ -43,6 +45,11 @@ parentPort.on('message', (m) => {
     if (m.op === 'buffer') {
       const h = crypto.createHash('sha1').update(m.bytes).digest();
       parentPort.postMessage({ id: m.id, hashes: h });
+      return;
+    }
+    if (m.op === 'owned') {
+      const h = crypto.createHash('sha1').update(new Uint8Array(m.bytes)).digest();
+      parentPort.postMessage({ id: m.id, hashes: h, bytes: m.bytes }, [m.bytes]);
       return;
     }
     if (m.op === 'pieces') {
