@@ -7,12 +7,13 @@ import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-lo
 import { CliContext, CliError, GlobalOptions, makeContext } from './context';
 import { createCommand } from './create-command';
 import { infoCommand } from './info-command';
+import { leechCommand, seedCommand } from './peer-command';
 import { trackerCommand } from './tracker-command';
 
 export type CommandFactory = (ctx: () => CliContext) => Command;
 
 /** Commands registered by later modules (tracker, seed, leech, store) add themselves here. */
-const factories: CommandFactory[] = [createCommand, infoCommand, trackerCommand];
+const factories: CommandFactory[] = [createCommand, infoCommand, trackerCommand, seedCommand, leechCommand];
 
 export function buildProgram(): {
   program: Command;

@@ -1,0 +1,186 @@
+/**
+ * `rxtorrent seed` and `rxtorrent leech`: run a torrent session, show progress, stop cleanly.
+ *
+ * Stopping: Enter (a line on stdin), Ctrl-C or SIGTERM send the `stopped` announce, close sockets and
+ * flush data. End of input on stdin (`</dev/null`, nohup, a service) does not stop it.
+ */
+import { Command, Option } from 'commander';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { TorrentSession } from '../actors/torrent-session';
+import { normalizeTrackerUrl } from '../protocol/tracker-url';
+import { PeerAddress } from '../protocol/tracker-codec';
+import { StorageError } from '../storage/piece-storage';
+import { CliContext, CliError } from './context';
+import { loadTorrent } from './load-torrent';
+import { formatBytes } from './progress';
+
+interface PeerOptions {
+  file: string;
+  port: string;
+  tracker: string[];
+  dir: string;
+  bind?: string;
+  peer: string[];
+  exitOnDone?: boolean;
+  maxPeers: string;
+  uploadSlots: string;
+  progressInterval: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function seedCommand(context: () => CliContext): Command {
+  return peerCommand('seed', 'share a complete file or folder with peers', context);
+}
+
+export function leechCommand(context: () => CliContext): Command {
+  return peerCommand('leech', 'download from peers, verify every piece, then keep seeding', context).option(
+    '--exit-on-done',
+    'quit once the download is complete instead of seeding',
+  );
+}
+
+function peerCommand(mode: 'seed' | 'leech', description: string, context: () => CliContext): Command {
+  return new Command(mode)
+    .description(description)
+    .requiredOption('-f, --file <torrent>', '.torrent path or name in the torrent store')
+    .option('-p, --port <port>', 'listen port for peers', '6881')
+    .option('-t, --tracker <addr>', 'tracker: host, host:port or URL (repeatable; added before the torrent\'s own)', collect, [])
+    .option('-o, --dir <folder>', 'data folder (the torrent\'s file or folder lives inside it)', '.')
+    .option('--bind <address>', 'listen address (default: all interfaces)')
+    .option('--peer <host:port>', 'also connect to this peer directly (repeatable)', collect, [])
+    .option('--max-peers <n>', 'most connections', '60')
+    .option('--upload-slots <n>', 'peers unchoked at once', '8')
+    .addOption(new Option('--progress-interval <seconds>', 'seconds between plain progress lines when not on a terminal').default('5'))
+    .addHelpText(
+      'after',
+      `\nExample:\n  rxtorrent ${mode} -f movie.mp4.torrent -p ${mode === 'seed' ? 6000 : 6001} -t 192.168.1.100\n`,
+    )
+    .action(async (opts: PeerOptions) => runPeer(context(), mode, opts));
+}
+
+async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions): Promise<void> {
+  const port = intOption(o.port, '--port', 0, 65535);
+  const maxPeers = intOption(o.maxPeers, '--max-peers', 1, 10_000);
+  const uploadSlots = intOption(o.uploadSlots, '--upload-slots', 1, 1000);
+  const interval = intOption(o.progressInterval, '--progress-interval', 1, 3600);
+  let extraTiers: string[][];
+  let peers: PeerAddress[];
+  try {
+    extraTiers = o.tracker.map((t) => [normalizeTrackerUrl(t)]);
+    peers = o.peer.map(parsePeer);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+  const { meta } = await loadTorrent(ctx, o.file);
+  const trackers = [...extraTiers, ...meta.announceList].filter((t) => t.some((u) => /^https?:/i.test(u)));
+  if (trackers.length === 0 && peers.length === 0) {
+    throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
+  }
+  const peerId = Buffer.concat([Buffer.from('-RX0100-'), Buffer.from(randomBytes(12).toString('base64url').slice(0, 12))]);
+  const session = new TorrentSession({
+    meta,
+    dir: path.resolve(o.dir),
+    mode,
+    port,
+    bind: o.bind,
+    trackers,
+    peerId,
+    peers,
+    maxPeers,
+    uploadSlots,
+  });
+  const detach = ctx.log.attach(session.events$);
+  const started = Date.now();
+  try {
+    await session.start();
+  } catch (err) {
+    detach();
+    await session.stop().catch(() => undefined);
+    if (err instanceof StorageError) throw new CliError(err.message);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} is already in use: choose another with -p`);
+    throw err;
+  }
+  const out = ctx.stderr;
+  const tty = out.isTTY === true;
+  const s0 = session.snapshot();
+  ctx.stdout.write(
+    `${mode === 'seed' ? 'seeding' : 'leeching'} ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) on port ${session.port}` +
+      `${s0.have > 0 && mode === 'leech' ? `, ${s0.have} pieces already here` : ''}; press Enter or Ctrl-C to stop\n`,
+  );
+
+  const line = (): string => {
+    const s = session.snapshot();
+    const pct = ((s.bytesHave / meta.length) * 100).toFixed(1);
+    const eta = s.complete ? '' : s.downRate > 0 ? ` ETA ${formatEta((meta.length - s.bytesHave) / s.downRate)}` : '';
+    return `${pct}% ${s.have}/${s.pieces} pieces, down ${formatBytes(s.downRate)}/s up ${formatBytes(s.upRate)}/s, ${s.peers} peers${eta}`;
+  };
+  const render = setInterval(
+    () => {
+      if (tty) out.write(`\r${line()}\x1b[K`);
+      else out.write(`progress ${line()}\n`);
+    },
+    tty ? 500 : interval * 1000,
+  );
+  render.unref();
+
+  let fatal: Error | null = null;
+  // End of input is not a stop request (a service or nohup has no stdin): only a line is.
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  const onSignal = (): void => stopNow();
+  let stopNow: () => void = () => undefined;
+  await new Promise<void>((resolve) => {
+    stopNow = resolve;
+    rl.on('line', () => resolve());
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    session.onFatal((err) => {
+      fatal = err;
+      resolve();
+    });
+    void session.whenComplete().then(() => {
+      if (mode !== 'leech') return;
+      if (tty) out.write('\r\x1b[K');
+      const secs = (Date.now() - started) / 1000;
+      const rate = formatBytes(session.snapshot().downloaded / Math.max(secs, 0.001));
+      ctx.stdout.write(
+        `download complete: ${meta.name} in ${secs.toFixed(1)} s (${rate}/s)${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}\n`,
+      );
+      if (o.exitOnDone) resolve();
+    });
+  });
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  clearInterval(render);
+  if (tty) out.write('\r\x1b[K');
+  rl.close();
+  await session.stop();
+  detach();
+  const s = session.snapshot();
+  ctx.stdout.write(`stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}\n`);
+  process.stdin.destroy();
+  if (fatal) throw new CliError((fatal as Error).message);
+}
+
+function intOption(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`, 2);
+  return n;
+}
+
+function parsePeer(s: string): PeerAddress {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) throw new Error(`--peer wants host:port, not ${JSON.stringify(s)}`);
+  return { ip: m[1] === 'localhost' ? '127.0.0.1' : m[1], port };
+}
+
+function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h > 0 ? `${h}:` : ''}${String(m).padStart(h > 0 ? 2 : 1, '0')}:${String(s % 60).padStart(2, '0')}`;
+}

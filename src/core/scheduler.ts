@@ -1,0 +1,283 @@
+/**
+ * The request scheduler: which blocks each peer is asked for, with backpressure.
+ *
+ * Owns: per-peer request bookkeeping (what each peer has, whether it chokes us, which blocks are
+ * outstanding to it and since when), each peer's credit (how many requests it may have in flight), the
+ * global pause (disk or hash queues above their watermarks), the cap on pieces in progress (each one
+ * holds a piece buffer, so this cap is what keeps memory flat), endgame (duplicate the last outstanding
+ * blocks, cancel the losers) and request timeouts. Does not own: sockets, timers or bytes — it answers
+ * "send these requests / these cancels" and the session performs them.
+ *
+ * Like the picker it wraps, the scheduler is a mutable object owned by exactly one actor (the torrent
+ * session): it runs per block, thousands of times a second, so it does not copy its state per step.
+ */
+import { BitSet } from '../protocol/wire-codec';
+import { BlockSpan, PiecePicker } from './piece-picker';
+
+export interface SchedulerOptions {
+  /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
+  maxPiecesInProgress: number;
+  /** Requests a fresh peer may have in flight before its rate is known. */
+  initialDepth?: number;
+  /** Hard cap per peer (also capped by the peer's own `reqq`). */
+  maxDepth?: number;
+}
+
+interface Outstanding {
+  span: BlockSpan;
+  at: number;
+}
+
+interface PeerSched {
+  has: BitSet;
+  seed: boolean;
+  chokesUs: boolean;
+  /** BEP 6: pieces we may request even while choked. */
+  allowedFast: Set<number>;
+  outstanding: Map<number, Outstanding>;
+  depth: number;
+  /** Blocks this peer delivered per piece (to blame it if the piece fails its hash). */
+  contributed: Set<number>;
+  /** Pieces it has that we lack (not used for seeds, where it is our missing count). */
+  wanted: number;
+}
+
+export interface Cancel {
+  peer: string;
+  span: BlockSpan;
+}
+
+export type BlockOutcome =
+  /** Accepted; `complete` when the piece now has every block; `cancels` for endgame duplicates. */
+  | { kind: 'accepted'; complete: boolean; cancels: Cancel[] }
+  /** Not asked for, or already received from someone else: drop the bytes. */
+  | { kind: 'unexpected' };
+
+export class Scheduler {
+  private readonly peers = new Map<string, PeerSched>();
+  private paused = false;
+  private readonly initialDepth: number;
+  private readonly maxDepth: number;
+
+  constructor(
+    readonly picker: PiecePicker,
+    private readonly opts: SchedulerOptions,
+  ) {
+    this.initialDepth = opts.initialDepth ?? 16;
+    this.maxDepth = opts.maxDepth ?? 500;
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  addPeer(id: string): void {
+    this.peers.set(id, {
+      has: BitSet.empty(this.picker.pieceCount),
+      seed: false,
+      chokesUs: true,
+      allowedFast: new Set(),
+      outstanding: new Map(),
+      depth: this.initialDepth,
+      contributed: new Set(),
+      wanted: 0,
+    });
+  }
+
+  /** Forget a peer: its availability leaves the picker and its outstanding blocks become free again. */
+  removePeer(id: string): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    this.dropOutstanding(p);
+    if (p.seed) this.picker.peerLost('all');
+    else this.picker.peerLost(p.has);
+    this.peers.delete(id);
+  }
+
+  peerBitfield(id: string, bits: BitSet): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    this.picker.peerLost(p.has);
+    p.has = bits;
+    this.picker.peerBitfield(bits);
+    p.wanted = 0;
+    for (let i = 0; i < this.picker.pieceCount; i++) if (bits.get(i) && !this.picker.hasPiece(i)) p.wanted++;
+  }
+
+  peerHave(id: string, index: number): void {
+    const p = this.peers.get(id);
+    if (!p || p.seed || p.has.get(index)) return;
+    p.has.set(index);
+    this.picker.peerHave(index);
+    if (!this.picker.hasPiece(index)) p.wanted++;
+  }
+
+  peerHaveAll(id: string): void {
+    const p = this.peers.get(id);
+    if (!p || p.seed) return;
+    this.picker.peerLost(p.has);
+    p.seed = true;
+    p.has = BitSet.full(this.picker.pieceCount);
+    this.picker.peerHaveAll();
+  }
+
+  peerAllowedFast(id: string, index: number): void {
+    this.peers.get(id)?.allowedFast.add(index);
+  }
+
+  /** Without BEP 6 a choke cancels everything we asked for; with it, the peer rejects explicitly. */
+  peerChoked(id: string, fast: boolean): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    p.chokesUs = true;
+    if (!fast) this.dropOutstanding(p);
+  }
+
+  peerUnchoked(id: string): void {
+    const p = this.peers.get(id);
+    if (p) p.chokesUs = false;
+  }
+
+  /** The peer said it will not send this block (BEP 6 reject). */
+  rejected(id: string, span: BlockSpan): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    const key = this.picker.blockKey(span);
+    if (!p.outstanding.delete(key)) return;
+    this.picker.cancelled(span);
+  }
+
+  /** Set how many requests a peer may have in flight (from its measured rate and its `reqq`). */
+  setDepth(id: string, depth: number): void {
+    const p = this.peers.get(id);
+    if (p) p.depth = Math.max(1, Math.min(this.maxDepth, Math.floor(depth)));
+  }
+
+  /** Disk or hash queue above its watermark: hand out no new requests until resumed. */
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Whether we want anything this peer has (O(1): counts are kept up to date). */
+  isInteresting(id: string): boolean {
+    const p = this.peers.get(id);
+    if (!p || this.picker.isComplete()) return false;
+    return p.seed || p.wanted > 0;
+  }
+
+  /** Pieces the peer has (for progress in logs). */
+  peerPieces(id: string): number {
+    const p = this.peers.get(id);
+    return !p ? 0 : p.seed ? this.picker.pieceCount : p.has.count();
+  }
+
+  peerIds(): IterableIterator<string> {
+    return this.peers.keys();
+  }
+
+  outstandingCount(id: string): number {
+    return this.peers.get(id)?.outstanding.size ?? 0;
+  }
+
+  /**
+   * The requests to send to this peer now: as many as its free credit, none while paused, none while it
+   * chokes us (except allowed-fast pieces). In endgame, blocks outstanding elsewhere are duplicated.
+   */
+  fill(id: string, now: number): BlockSpan[] {
+    const p = this.peers.get(id);
+    if (!p || this.paused || this.picker.isComplete()) return [];
+    const room = p.depth - p.outstanding.size;
+    if (room <= 0) return [];
+    const inProgress = new Set(this.picker.piecesInProgress());
+    // Pieces stay "in progress" in the picker until verified, so this also counts pieces being hashed or
+    // written. The predicate admits new pieces only while under the cap (the picker takes every piece it
+    // is told the peer has, so counting admissions here is exact).
+    let newPieces = 0;
+    const has = (i: number): boolean => {
+      if (!(p.seed || p.has.get(i)) || (p.chokesUs && !p.allowedFast.has(i))) return false;
+      if (inProgress.has(i)) return true;
+      if (inProgress.size + newPieces >= this.opts.maxPiecesInProgress) return false;
+      newPieces++;
+      return true;
+    };
+    if (p.chokesUs && p.allowedFast.size === 0) return [];
+    const endgame = this.picker.unrequestedBlocks() === 0;
+    const spans = this.picker.pick(has, room, { endgame, exclude: { has: (k) => p.outstanding.has(k) } });
+    for (const span of spans) {
+      this.picker.requested(span);
+      p.outstanding.set(this.picker.blockKey(span), { span, at: now });
+    }
+    return spans;
+  }
+
+  /** A block arrived from `id`. */
+  blockReceived(id: string, span: BlockSpan): BlockOutcome {
+    const p = this.peers.get(id);
+    if (!p) return { kind: 'unexpected' };
+    const key = this.picker.blockKey(span);
+    const mine = p.outstanding.get(key);
+    if (!mine || mine.span.length !== span.length) return { kind: 'unexpected' };
+    p.outstanding.delete(key);
+    const state = this.picker.blockState(span);
+    if (state === 'received' || state === 'written') {
+      this.picker.cancelled(span);
+      return { kind: 'unexpected' };
+    }
+    const complete = this.picker.received(span);
+    p.contributed.add(span.index);
+    const cancels: Cancel[] = [];
+    for (const [other, q] of this.peers) {
+      if (other !== id && q.outstanding.delete(key)) {
+        this.picker.cancelled(span);
+        cancels.push({ peer: other, span });
+      }
+    }
+    return { kind: 'accepted', complete, cancels };
+  }
+
+  /** The piece passed its hash and is on disk. */
+  pieceDone(index: number): void {
+    if (this.picker.hasPiece(index)) return;
+    this.picker.pieceVerified(index);
+    for (const p of this.peers.values()) {
+      p.contributed.delete(index);
+      if (!p.seed && p.has.get(index)) p.wanted--;
+    }
+  }
+
+  /** The piece failed its hash: its blocks are free again; returns the peers that sent parts of it. */
+  pieceFailed(index: number): string[] {
+    this.picker.pieceFailed(index);
+    const blamed: string[] = [];
+    for (const [id, p] of this.peers) if (p.contributed.delete(index)) blamed.push(id);
+    return blamed;
+  }
+
+  /** A write failed: the piece goes back to free without blaming anyone. */
+  pieceAbandoned(index: number): void {
+    this.picker.pieceFailed(index);
+  }
+
+  /** Requests older than `timeoutMs`: freed for others; returns them per peer (to cancel and snub). */
+  expire(now: number, timeoutMs: number): Cancel[] {
+    const out: Cancel[] = [];
+    for (const [id, p] of this.peers) {
+      for (const [key, o] of p.outstanding) {
+        if (now - o.at < timeoutMs) continue;
+        p.outstanding.delete(key);
+        this.picker.peerTimedOut(o.span);
+        out.push({ peer: id, span: o.span });
+      }
+    }
+    return out;
+  }
+
+  private dropOutstanding(p: PeerSched): void {
+    for (const o of p.outstanding.values()) this.picker.cancelled(o.span);
+    p.outstanding.clear();
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * The tracker console: `list`, `details`, `info <torrent>`, `peers <torrent>`, `stats`, `help`, `exit`.
+ *
+ * Owns: reading commands (a readline prompt with tab completion on a TTY; plain lines from a pipe, so
+ * it can be scripted), running them one at a time in order, and formatting the answers. Reads swarms
+ * only through the registry's observable state and metadata only through the catalog; it never
+ * touches the actor or the HTTP server. Does not own: stopping the tracker (`exit` calls `onExit`).
+ * The formatters are pure functions of (state, catalog, now), exported for tests.
+ *
+ * @example
+ *   const c = runConsole({ input: process.stdin, output: process.stdout, terminal: false, registry, catalog, onExit });
+ *   // stdin "list\n" prints:
+ *   // TORRENT     INFO-HASH     SEEDERS  LEECHERS  COMPLETED
+ *   // movie.mp4   3f1c0a9b2d4e  1        1         0
+ */
+import * as readline from 'node:readline';
+import type { Subscription } from 'rxjs';
+import {
+  PeerEntry,
+  RegistryState,
+  Swarm,
+  listPeers,
+  listSwarms,
+  pmapGet,
+  registryStats,
+} from '../core/swarm-registry';
+import { magnetUri } from '../protocol/metainfo';
+import type { TrackerRegistry } from './registry';
+import { CatalogEntry, TorrentCatalog } from './torrent-catalog';
+
+export const CONSOLE_COMMANDS = ['list', 'details', 'info', 'peers', 'stats', 'help', 'exit'] as const;
+
+const HELP = [
+  'commands:',
+  '  list              torrents with seeders and leechers',
+  '  details           every torrent and every peer',
+  '  info <torrent>    metadata from the torrent store (name, size, pieces, files, info-hash)',
+  '  peers <torrent>   peers of one torrent (address, client, progress, last seen)',
+  '  stats             tracker totals',
+  '  help              this text',
+  '  exit              stop the tracker',
+  '<torrent> is a name, a .torrent name, or an info-hash prefix.',
+].join('\n');
+
+export interface ConsoleOptions {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** A TTY: prompt and tab completion. Otherwise commands are read line by line without a prompt. */
+  terminal: boolean;
+  registry: TrackerRegistry;
+  catalog: TorrentCatalog;
+  /** Called by `exit`; the caller stops the server. */
+  onExit: () => void;
+  clock?: () => number;
+}
+
+export interface TrackerConsole {
+  /** Resolves when input ends or `exit` ran (the tracker itself keeps running on end of input). */
+  readonly done: Promise<'eof' | 'exit'>;
+  /** Run one command line and return what it prints (also used by tests). */
+  run(line: string): Promise<string>;
+  close(): void;
+}
+
+export function runConsole(opts: ConsoleOptions): TrackerConsole {
+  const clock = opts.clock ?? Date.now;
+  let state: RegistryState = opts.registry.snapshot();
+  const sub: Subscription = opts.registry.state$.subscribe((s) => (state = s));
+  let exited = false;
+  let resolveDone: (why: 'eof' | 'exit') => void = () => undefined;
+  const done = new Promise<'eof' | 'exit'>((r) => (resolveDone = r));
+
+  const refresh = async (): Promise<string> => {
+    try {
+      await opts.catalog.refresh();
+      return '';
+    } catch (err) {
+      return `warning: cannot read the torrent store: ${(err as Error).message}\n`;
+    }
+  };
+
+  const run = async (line: string): Promise<string> => {
+    const [cmd = '', ...rest] = line.trim().split(/\s+/);
+    const arg = rest.join(' ');
+    const now = clock();
+    switch (cmd.toLowerCase()) {
+      case '':
+        return '';
+      case 'help':
+      case '?':
+        return HELP + '\n';
+      case 'list':
+        return (await refresh()) + formatList(state, opts.catalog);
+      case 'details':
+        return (await refresh()) + formatDetails(state, opts.catalog, now);
+      case 'info':
+      case 'peers': {
+        if (!arg) return `usage: ${cmd} <torrent>\n`;
+        const warn = await refresh();
+        const r = opts.catalog.resolve(arg, trackedHashes(state));
+        if (r.kind === 'none') return `${warn}no torrent matches ${JSON.stringify(arg)}\n`;
+        if (r.kind === 'ambiguous')
+          return `${warn}${JSON.stringify(arg)} is ambiguous: ${r.candidates.join(', ')}\n`;
+        const swarm = pmapGet(state.swarms, r.infoHash);
+        return (
+          warn +
+          (cmd === 'info'
+            ? formatInfo(r.infoHash, r.entry, swarm)
+            : formatPeers(r.infoHash, r.entry, swarm, now))
+        );
+      }
+      case 'stats':
+        return formatStats(state, now);
+      case 'exit':
+      case 'quit':
+        exited = true;
+        return 'stopping tracker\n';
+      default:
+        return `unknown command: ${cmd} (try help)\n`;
+    }
+  };
+
+  const rl = readline.createInterface({
+    input: opts.input,
+    output: opts.terminal ? opts.output : undefined,
+    terminal: opts.terminal,
+    completer: opts.terminal ? (line: string) => complete(line, opts.catalog, state) : undefined,
+  });
+  if (opts.terminal) rl.setPrompt('tracker> ');
+
+  // Lines run strictly in order, even when a pipe delivers many at once.
+  let chain: Promise<void> = Promise.resolve();
+  rl.on('line', (line) => {
+    chain = chain.then(async () => {
+      if (exited) return;
+      let text: string;
+      try {
+        text = await run(line);
+      } catch (err) {
+        text = `error: ${(err as Error).message}\n`;
+      }
+      if (text) opts.output.write(text);
+      if (exited) {
+        close();
+        resolveDone('exit');
+        opts.onExit();
+      } else if (opts.terminal) rl.prompt();
+    });
+  });
+  rl.on('close', () => {
+    void chain.then(() => resolveDone(exited ? 'exit' : 'eof'));
+  });
+  if (opts.terminal) rl.prompt();
+
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    sub.unsubscribe();
+    rl.close();
+  };
+  return { done, run, close };
+}
+
+function trackedHashes(state: RegistryState): string[] {
+  return listSwarms(state).map((s) => s.infoHash);
+}
+
+/** Commands, then torrent names (and tracked info-hash prefixes) after `info` / `peers`. */
+export function complete(line: string, catalog: TorrentCatalog, state: RegistryState): [string[], string] {
+  const m = /^(\s*)(\S*)(\s+)(.*)$/.exec(line);
+  if (!m) {
+    const word = line.trim();
+    const hits = CONSOLE_COMMANDS.filter((c) => c.startsWith(word)).map((c) => c + ' ');
+    return [hits, word];
+  }
+  const [, , cmd, , arg] = m;
+  if (cmd !== 'info' && cmd !== 'peers') return [[], arg];
+  const names = [
+    ...catalog.names(),
+    ...trackedHashes(state)
+      .filter((h) => !catalog.byHash(h))
+      .map((h) => h.slice(0, 12)),
+  ];
+  return [[...new Set(names)].filter((n) => n.startsWith(arg)).sort(), arg];
+}
+
+// ---- formatting ----
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+export function humanBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
+}
+
+function nameOf(hash: string, catalog: TorrentCatalog): string {
+  return catalog.byHash(hash)?.meta.name ?? '(not in store)';
+}
+
+/** Every tracked swarm plus every stored torrent, with seeders and leechers. */
+export function formatList(state: RegistryState, catalog: TorrentCatalog): string {
+  const hashes = new Set<string>([
+    ...trackedHashes(state),
+    ...catalog.entries().map((e) => e.meta.infoHashHex),
+  ]);
+  if (hashes.size === 0) return 'no torrents tracked\n';
+  const rows = [['TORRENT', 'INFO-HASH', 'SEEDERS', 'LEECHERS', 'COMPLETED']];
+  const sorted = [...hashes].sort(
+    (a, b) => nameOf(a, catalog).localeCompare(nameOf(b, catalog)) || a.localeCompare(b),
+  );
+  for (const h of sorted) {
+    const s = pmapGet(state.swarms, h);
+    rows.push([
+      nameOf(h, catalog),
+      h.slice(0, 12),
+      String(s?.seeders ?? 0),
+      String(s?.leechers ?? 0),
+      String(s?.completed ?? 0),
+    ]);
+  }
+  return table(rows);
+}
+
+export function formatDetails(state: RegistryState, catalog: TorrentCatalog, now: number): string {
+  const swarms = listSwarms(state);
+  if (swarms.length === 0) return 'no torrents tracked\n';
+  return swarms
+    .map((s) => {
+      const entry = catalog.byHash(s.infoHash);
+      const head = `${entry?.meta.name ?? '(not in store)'}  ${s.infoHash}  seeders ${s.seeders}  leechers ${s.leechers}  completed ${s.completed}\n`;
+      return head + (s.peers.size === 0 ? '  no peers\n' : indent(peerTable(listPeers(s), entry, now)));
+    })
+    .join('');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => (l ? `  ${l}` : l))
+    .join('\n');
+}
+
+export function formatPeers(
+  hash: string,
+  entry: CatalogEntry | undefined,
+  swarm: Swarm | undefined,
+  now: number,
+): string {
+  const title = `${entry?.meta.name ?? '(not in store)'}  ${hash}`;
+  if (!swarm || swarm.peers.size === 0) return `${title}\nno peers\n`;
+  return `${title}  seeders ${swarm.seeders}  leechers ${swarm.leechers}\n${peerTable(listPeers(swarm), entry, now)}`;
+}
+
+function peerTable(peers: PeerEntry[], entry: CatalogEntry | undefined, now: number): string {
+  const rows = [['ADDRESS', 'CLIENT', 'PROGRESS', 'UPLOADED', 'DOWNLOADED', 'LAST SEEN']];
+  for (const p of peers) {
+    rows.push([
+      p.ip.includes(':') ? `[${p.ip}]:${p.port}` : `${p.ip}:${p.port}`,
+      describeClient(p.id),
+      progress(p.left, entry?.meta.length),
+      humanBytes(p.uploaded),
+      humanBytes(p.downloaded),
+      `${Math.max(0, Math.round((now - p.lastSeen) / 1000))}s ago`,
+    ]);
+  }
+  return table(rows);
+}
+
+function progress(left: number | undefined, total: number | undefined): string {
+  if (left === undefined) return '?';
+  if (left === 0) return '100% (seed)';
+  if (total && total > 0 && left <= total)
+    return `${(Math.floor(((total - left) / total) * 1000) / 10).toFixed(1)}%`;
+  return `${humanBytes(left)} left`;
+}
+
+export function formatInfo(hash: string, entry: CatalogEntry | undefined, swarm: Swarm | undefined): string {
+  const tracked = `tracker:    ${swarm?.seeders ?? 0} seeders, ${swarm?.leechers ?? 0} leechers, ${swarm?.completed ?? 0} completed\n`;
+  if (!entry) return `info-hash:  ${hash}\nnot in the torrent store: no metadata\n${tracked}`;
+  const m = entry.meta;
+  const lines = [
+    `name:       ${m.name}`,
+    `file:       ${entry.fileName}`,
+    `info-hash:  ${m.infoHashHex}`,
+    `size:       ${humanBytes(m.length)} (${m.length} bytes)`,
+    `pieces:     ${m.pieceCount} × ${humanBytes(m.pieceLength)}`,
+  ];
+  if (m.announceList.length > 0) lines.push(`trackers:   ${m.announceList.flat().join(', ')}`);
+  if (m.private) lines.push('private:    yes (BEP 27)');
+  if (m.comment) lines.push(`comment:    ${m.comment}`);
+  if (m.createdBy) lines.push(`created by: ${m.createdBy}`);
+  if (m.creationDate) lines.push(`created:    ${m.creationDate.toISOString()}`);
+  lines.push(`files:      ${m.files.length}`);
+  for (const f of m.files) lines.push(`  ${f.path.join('/')}  ${humanBytes(f.length)}`);
+  lines.push(`magnet:     ${magnetUri(m)}`);
+  return lines.join('\n') + '\n' + tracked;
+}
+
+export function formatStats(state: RegistryState, now: number): string {
+  const s = registryStats(state, now);
+  return table([
+    ['torrents', String(s.torrents)],
+    ['peers', String(s.peers)],
+    ['seeders', String(s.seeders)],
+    ['leechers', String(s.leechers)],
+    ['completed', String(s.completed)],
+    ['announces', String(s.announces)],
+    ['uptime', `${s.uptime}s`],
+  ]);
+}
+
+const AZUREUS: Record<string, string> = {
+  LT: 'libtorrent',
+  lt: 'rTorrent/libtorrent',
+  qB: 'qBittorrent',
+  TR: 'Transmission',
+  UT: 'µTorrent',
+  UM: 'µTorrent Mac',
+  DE: 'Deluge',
+  AZ: 'Vuze',
+  BT: 'BitTorrent',
+  WW: 'WebTorrent',
+  WD: 'WebTorrent Desktop',
+  KT: 'KTorrent',
+  BC: 'BitComet',
+  RX: 'rxtorrent',
+  FD: 'Free Download Manager',
+};
+
+/** A readable client name from a peer id (`-LT2080-…` → `libtorrent 2.0.8`, `A2-1-36-0-…` → `aria2 1.36.0`). */
+export function describeClient(id: string): string {
+  const az = /^-([A-Za-z~]{2})([0-9A-Za-z]{4})-/.exec(id);
+  if (az) {
+    const name = AZUREUS[az[1]] ?? az[1];
+    const digits = [...az[2]].map((c) => parseInt(c, 36));
+    while (digits.length > 2 && digits[digits.length - 1] === 0) digits.pop();
+    return `${name} ${digits.join('.')}`;
+  }
+  const a2 = /^A2-(\d+)-(\d+)-(\d+)-/.exec(id);
+  if (a2) return `aria2 ${a2[1]}.${a2[2]}.${a2[3]}`;
+  let printable = '';
+  for (const c of id.slice(0, 8)) {
+    if (c < '!' || c > '~') break;
+    printable += c;
+  }
+  return printable || 'unknown';
+}
