@@ -11,9 +11,8 @@ export type EventCategory =
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
-export interface EngineEvent {
-  /** ISO 8601 time stamp. */
-  ts: string;
+/** The named fields every event has; the rest are free-form details. */
+export interface EventFields {
   category: EventCategory;
   /** Past-tense fact (`PieceVerified`, `PeerConnected`) or a progress name. */
   type: string;
@@ -22,11 +21,20 @@ export interface EngineEvent {
   torrent?: string;
   /** Peer address `ip:port`, when there is one. */
   peer?: string;
+}
+
+export interface EngineEvent extends EventFields {
+  /** ISO 8601 time stamp. */
+  ts: string;
   [key: string]: unknown;
 }
 
-/** Fields a caller supplies; `ts` is stamped by the log. */
-export type EventInput = Omit<EngineEvent, 'ts'> & { ts?: string };
+/** Fields a caller supplies; `ts` is stamped by the log. (Not `Omit<EngineEvent, 'ts'>`: with the index
+ * signature that would drop the named fields' types.) */
+export interface EventInput extends EventFields {
+  ts?: string;
+  [key: string]: unknown;
+}
 
 const SECRET_KEY = /token|secret|password|authorization|credential|verifier/i;
 
