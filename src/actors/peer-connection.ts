@@ -68,12 +68,16 @@ export interface PeerConnectionOptions {
   maxQueuedRequests?: number;
   /** Close after this long without any message from the peer (default 180 s). */
   idleTimeoutMs?: number;
+  /** Close when no handshake has arrived this long after connecting (default 20 s). */
+  handshakeTimeoutMs?: number;
 }
 
 const KEEPALIVE_MS = 90_000;
 const MAX_READS_IN_FLIGHT = 4;
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
 const SEND_HIGH_WATER = 1024 * 1024;
+/** Requests refused (choked or queue full) since we last unchoked the peer before we call it a flood. */
+const MAX_EXCESS_REQUESTS = 10_000;
 
 export class PeerConnection {
   readonly address: string;
@@ -106,6 +110,7 @@ export class PeerConnection {
   private lastSent: number;
   private readonly maxQueued: number;
   private readonly idleTimeout: number;
+  private readonly handshakeDeadline: number;
   private excessRequests = 0;
 
   constructor(private readonly o: PeerConnectionOptions) {
@@ -116,6 +121,8 @@ export class PeerConnection {
     this.lastReceived = this.lastSent = this.clock();
     this.maxQueued = o.maxQueuedRequests ?? 256;
     this.idleTimeout = o.idleTimeoutMs ?? 180_000;
+    // A silent socket still holds one of the session's few connection slots: it gets seconds, not minutes.
+    this.handshakeDeadline = this.lastReceived + (o.handshakeTimeoutMs ?? 20_000);
     this.downRate = new RateMeter({ start: this.lastReceived });
     this.upRate = new RateMeter({ start: this.lastReceived });
     this.socket.setNoDelay(true);
@@ -147,6 +154,10 @@ export class PeerConnection {
   /** Called about once a second by the session: keep-alive and idle timeout. */
   tick(now: number): void {
     if (this.closed) return;
+    if (!this.handshaked && now > this.handshakeDeadline) {
+      this.close('handshake timeout', false);
+      return;
+    }
     if (now - this.lastReceived > this.idleTimeout) {
       this.close('idle timeout', false);
       return;
@@ -190,6 +201,7 @@ export class PeerConnection {
       case 'Unchoke':
         if (!this.amChoking) return;
         this.amChoking = false;
+        this.excessRequests = 0; // requests that raced earlier chokes are forgiven
         this.sendWire({ type: 'Unchoke' });
         return;
       case 'SetInterested':
@@ -290,15 +302,12 @@ export class PeerConnection {
   }
 
   private onRequest(span: BlockSpan): void {
-    if (this.amChoking) {
-      // Requests while choked are allowed to race a choke; answer with a reject when we can.
+    if (this.amChoking || this.uploads.length >= this.maxQueued) {
+      // Requests while choked are allowed to race a choke, and a fast peer may overrun the queue a little;
+      // answer with a reject when we can. A flood far past either (every reject is a queued write, so
+      // without a cutoff a peer that never reads grows our send buffer without bound) is an attack.
+      if (++this.excessRequests > MAX_EXCESS_REQUESTS) return this.close('request flood', true);
       if (this.fast) this.sendWire({ type: 'Reject', ...span });
-      return;
-    }
-    if (this.uploads.length >= this.maxQueued) {
-      if (this.fast) this.sendWire({ type: 'Reject', ...span });
-      // A flood far past any sane queue is an attack, not a fast peer.
-      if (++this.excessRequests > 10_000) this.close('request flood', true);
       return;
     }
     this.uploads.push(span);
