@@ -3,7 +3,7 @@
  * peak RSS (VmHWM, polled; the kernel keeps the high-water mark, so polling misses at most the last
  * few milliseconds of growth). Linux only, like the benchmarks.
  */
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 
 export interface Measured {
@@ -17,7 +17,8 @@ export interface Measured {
 
 const TICKS = 100; // USER_HZ on Linux
 
-function procStats(pid: number): { hwmKiB: number; cpu: number } | null {
+/** Peak RSS (VmHWM, KiB) and CPU seconds (user + sys, all threads) of a live process, or null. */
+export function procStats(pid: number): { hwmKiB: number; cpu: number } | null {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -34,7 +35,13 @@ function procStats(pid: number): { hwmKiB: number; cpu: number } | null {
 export function measure(
   cmd: string,
   args: string[],
-  opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    cwd?: string;
+    timeoutMs?: number;
+    env?: NodeJS.ProcessEnv;
+    /** Called once the child is spawned (e.g. to kill it early when a process it depends on dies). */
+    onSpawn?: (child: ChildProcess) => void;
+  } = {},
 ): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
@@ -43,6 +50,7 @@ export function measure(
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
