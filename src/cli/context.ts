@@ -1,15 +1,34 @@
 /**
  * What every CLI command gets: the event log (with -v / --events sinks attached by main), the torrent
  * store chosen by configuration, and a way to fail with a clear message and the right exit code.
+ *
+ * Store choice: `--store local|dropbox` (or `RXTORRENT_STORE`) decides; otherwise Dropbox when
+ * credentials are present (environment or the config file of `rxtorrent dropbox login`), the local
+ * folder when not. `--store-dir` given on the command line implies the local store.
  */
 import { EventLog } from '../events/event-log';
+import { ConfigError } from '../store/config-file';
+import {
+  DropboxAuthError,
+  emulatorBaseUrl,
+  makeDropboxClient,
+  makeDropboxFetch,
+  resolveCredentials,
+} from '../store/dropbox-auth';
+import { DEFAULT_REMOTE_DIR, DropboxTorrentStore } from '../store/dropbox-store';
 import { LocalTorrentStore, defaultStoreDir } from '../store/local-store';
-import { TorrentStore } from '../store/torrent-store';
+import { StoreError, TorrentStore } from '../store/torrent-store';
 
 export interface GlobalOptions {
   events?: string;
   verbose?: boolean;
   storeDir?: string;
+  /** `--store`: force a store kind. */
+  store?: 'local' | 'dropbox';
+  /** `--remote-dir`: the Dropbox folder (default /SharedTorrents). */
+  remoteDir?: string;
+  /** `--store-dir` came from the command line (not the environment): it implies the local store. */
+  storeDirFromCli?: boolean;
 }
 
 export interface CliContext {
@@ -42,6 +61,40 @@ export function makeContext(
     env,
     stdout: process.stdout,
     stderr: process.stderr,
-    store: () => (store ??= new LocalTorrentStore(opts.storeDir ?? defaultStoreDir(env))),
+    store: () => (store ??= chooseStore(opts, log, env, process.stderr)),
   };
+}
+
+/** The configured torrent store (see the header); throws CliError for unusable configuration. */
+export function chooseStore(
+  opts: GlobalOptions,
+  log: EventLog,
+  env: NodeJS.ProcessEnv,
+  stderr: NodeJS.WritableStream,
+): TorrentStore {
+  const local = (): TorrentStore => new LocalTorrentStore(opts.storeDir ?? defaultStoreDir(env));
+  if (opts.store === 'local' || (opts.store === undefined && opts.storeDirFromCli)) return local();
+  try {
+    const { credentials, warnings } = resolveCredentials(env);
+    for (const w of warnings) stderr.write(`warning: ${w}\n`);
+    if (!credentials) {
+      if (opts.store === 'dropbox') {
+        throw new CliError(
+          '--store dropbox needs Dropbox credentials: run `rxtorrent dropbox login`, or set DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN (or DROPBOX_ACCESS_TOKEN)',
+          2,
+        );
+      }
+      return local();
+    }
+    const client = makeDropboxClient(credentials, makeDropboxFetch({ baseUrl: emulatorBaseUrl(env) }));
+    return new DropboxTorrentStore({
+      client,
+      folder: opts.remoteDir ?? DEFAULT_REMOTE_DIR,
+      onEvent: (e) => log.emit(e),
+    });
+  } catch (err) {
+    if (err instanceof DropboxAuthError || err instanceof ConfigError) throw new CliError(err.message);
+    if (err instanceof StoreError) throw new CliError(`--remote-dir: ${err.message}`, 2);
+    throw err;
+  }
 }

@@ -6,14 +6,24 @@ import { Command, CommanderError, Option } from 'commander';
 import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-log';
 import { CliContext, CliError, GlobalOptions, makeContext } from './context';
 import { createCommand } from './create-command';
+import { dropboxCommand } from './dropbox-command';
 import { infoCommand } from './info-command';
 import { leechCommand, seedCommand } from './peer-command';
+import { storeCommand } from './store-command';
 import { trackerCommand } from './tracker-command';
 
 export type CommandFactory = (ctx: () => CliContext) => Command;
 
 /** Commands registered by later modules (tracker, seed, leech, store) add themselves here. */
-const factories: CommandFactory[] = [createCommand, infoCommand, trackerCommand, seedCommand, leechCommand];
+const factories: CommandFactory[] = [
+  createCommand,
+  infoCommand,
+  trackerCommand,
+  seedCommand,
+  leechCommand,
+  storeCommand,
+  dropboxCommand,
+];
 
 export function buildProgram(): {
   program: Command;
@@ -28,14 +38,32 @@ export function buildProgram(): {
     .version(packageVersion())
     .option('--events <file.jsonl>', 'write every engine event as a JSON line to this file')
     .option('-v, --verbose', 'print engine events to stderr')
-    .addOption(new Option('--store-dir <dir>', 'local torrent store folder').env('RXTORRENT_STORE_DIR'))
+    .addOption(
+      new Option(
+        '--store-dir <dir>',
+        'local torrent store folder (given here, it implies --store local)',
+      ).env('RXTORRENT_STORE_DIR'),
+    )
+    .addOption(
+      new Option('--store <kind>', 'torrent store (default: dropbox when credentials are set, else local)')
+        .choices(['local', 'dropbox'])
+        .env('RXTORRENT_STORE'),
+    )
+    .addOption(
+      new Option('--remote-dir <dir>', 'Dropbox folder of the torrent store')
+        .default('/SharedTorrents')
+        .env('RXTORRENT_DROPBOX_DIR'),
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   const context = (): CliContext => {
     if (ctx) return ctx;
-    const g = program.opts<GlobalOptions>();
+    const g: GlobalOptions = {
+      ...program.opts<GlobalOptions>(),
+      storeDirFromCli: program.getOptionValueSource('storeDir') === 'cli',
+    };
     if (g.verbose) printEvents(log, process.stderr);
     if (g.events) jsonl = writeJsonl(log, g.events);
     ctx = makeContext(g, log);

@@ -35,8 +35,12 @@ export class HashPool {
   private nextId = 1;
   private closed = false;
 
+  /**
+   * `size` workers at most; they start on demand (one at first, another whenever work is waiting), so
+   * a leecher whose pieces arrive slower than one core hashes holds one worker, not one per core.
+   */
   constructor(readonly size: number = Math.max(1, os.availableParallelism())) {
-    for (let i = 0; i < size; i++) this.spawn();
+    this.spawn();
   }
 
   /** Hash `count` pieces starting at `first`, reading them from `files`. Resolves to 20 × count bytes. */
@@ -127,6 +131,8 @@ export class HashPool {
   }
 
   private pump(): void {
+    const idle = this.workers.filter((w) => !w.busy).length;
+    for (let i = idle; i < this.queue.length && this.workers.length < this.size && !this.closed; i++) this.spawn();
     for (const slot of this.workers) {
       if (slot.busy || this.queue.length === 0) continue;
       const task = this.queue.shift() as Task;
