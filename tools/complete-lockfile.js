@@ -16,7 +16,18 @@ const file = path.join(__dirname, '..', 'package-lock.json');
 const lock = JSON.parse(fs.readFileSync(file, 'utf8'));
 const pkgs = lock.packages;
 
-const OS = ['android', 'darwin', 'freebsd', 'linux', 'win32', 'openharmony', 'netbsd', 'openbsd', 'sunos', 'aix'];
+const OS = [
+  'android',
+  'darwin',
+  'freebsd',
+  'linux',
+  'win32',
+  'openharmony',
+  'netbsd',
+  'openbsd',
+  'sunos',
+  'aix',
+];
 const CPU = ['arm64', 'arm', 'x64', 'ia32', 'loong64', 'ppc64', 'riscv64', 's390x', 'wasm32', 'mips64el'];
 
 function platformOf(name) {
@@ -24,7 +35,12 @@ function platformOf(name) {
   const parts = base.split('-');
   const os = OS.find((o) => parts.includes(o));
   const cpu = CPU.find((c) => parts.includes(c) || base.includes(`-${c}-`) || base.endsWith(`-${c}`));
-  const libc = parts.includes('musl') || base.includes('musl') ? 'musl' : parts.includes('gnu') || base.includes('gnu') ? 'glibc' : undefined;
+  const libc =
+    parts.includes('musl') || base.includes('musl')
+      ? 'musl'
+      : parts.includes('gnu') || base.includes('gnu')
+        ? 'glibc'
+        : undefined;
   return { os, cpu, libc };
 }
 
@@ -39,13 +55,22 @@ for (const [where, meta] of Object.entries(pkgs)) {
       console.error(`skipping ${dep}: cannot tell its platform`);
       continue;
     }
-    pkgs[top] = { version: version.replace(/^[\^~]/, ''), cpu: cpu ? [cpu] : undefined, dev: meta.dev, license: meta.license, optional: true, os: os ? [os] : undefined, libc: libc ? [libc] : undefined };
+    pkgs[top] = {
+      version: version.replace(/^[\^~]/, ''),
+      cpu: cpu ? [cpu] : undefined,
+      dev: meta.dev,
+      license: meta.license,
+      optional: true,
+      os: os ? [os] : undefined,
+      libc: libc ? [libc] : undefined,
+    };
     if (!meta.dev) delete pkgs[top].dev;
     added++;
   }
 }
 const sorted = {};
-for (const k of Object.keys(pkgs).sort((a, b) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0))) sorted[k] = JSON.parse(JSON.stringify(pkgs[k]));
+for (const k of Object.keys(pkgs).sort((a, b) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)))
+  sorted[k] = JSON.parse(JSON.stringify(pkgs[k]));
 lock.packages = sorted;
 fs.writeFileSync(file, JSON.stringify(lock, null, 2) + '\n');
 console.log(`added ${added} optional platform entries`);

@@ -109,6 +109,8 @@ export class PeerConnection {
   private lastReceived: number;
   private lastSent: number;
   private readonly maxQueued: number;
+  /** The first message was BITFIELD, HAVE ALL or HAVE NONE (so a later one is an update, not a violation). */
+  private openedWithPieces = false;
   private readonly idleTimeout: number;
   private readonly handshakeDeadline: number;
   private excessRequests = 0;
@@ -134,12 +136,19 @@ export class PeerConnection {
         localReserved: this.reserved,
       }).subscribe({
         next: (f) => this.onFrame(f),
-        error: (err: Error) => this.close(err instanceof WireError ? `protocol error: ${err.message}` : err.message, err instanceof WireError),
+        error: (err: Error) =>
+          this.close(
+            err instanceof WireError ? `protocol error: ${err.message}` : err.message,
+            err instanceof WireError,
+          ),
         complete: () => this.close('connection closed by peer', false),
       }),
     );
     this.socket.on('drain', () => this.pumpUploads());
-    if (o.outgoing) this.write(() => sendHandshake(this.socket, { infoHash: o.infoHash, peerId: o.peerId, reserved: this.reserved }));
+    if (o.outgoing)
+      this.write(() =>
+        sendHandshake(this.socket, { infoHash: o.infoHash, peerId: o.peerId, reserved: this.reserved }),
+      );
   }
 
   send(command: PeerCommand): void {
@@ -182,7 +191,8 @@ export class PeerConnection {
       case 'RequestBlocks':
         if (c.spans.length === 0) return;
         this.socket.cork();
-        for (const s of c.spans) this.sendWire({ type: 'Request', index: s.index, begin: s.begin, length: s.length });
+        for (const s of c.spans)
+          this.sendWire({ type: 'Request', index: s.index, begin: s.begin, length: s.length });
         this.socket.uncork();
         return;
       case 'CancelBlock':
@@ -229,14 +239,23 @@ export class PeerConnection {
     }
   }
 
-  private onFrame(f: WireMessage | { type: 'Handshake'; reserved: Buffer; infoHash: Buffer; peerId: Buffer }): void {
+  private onFrame(
+    f: WireMessage | { type: 'Handshake'; reserved: Buffer; infoHash: Buffer; peerId: Buffer },
+  ): void {
     if (this.closed) return;
     this.lastReceived = this.clock();
     if (f.type === 'Handshake') {
       if (f.peerId.equals(this.o.peerId)) return this.close('connected to ourselves', false);
       this.peerId = Buffer.from(f.peerId);
       this.fast = supportsFast(f.reserved) && supportsFast(this.reserved);
-      if (!this.o.outgoing) this.write(() => sendHandshake(this.socket, { infoHash: this.o.infoHash, peerId: this.o.peerId, reserved: this.reserved }));
+      if (!this.o.outgoing)
+        this.write(() =>
+          sendHandshake(this.socket, {
+            infoHash: this.o.infoHash,
+            peerId: this.o.peerId,
+            reserved: this.reserved,
+          }),
+        );
       this.handshaked = true;
       this.events.next({ type: 'PeerHandshaked', peerId: this.peerId, fast: this.fast });
       if (this.closed) return;
@@ -256,8 +275,17 @@ export class PeerConnection {
       case 'Bitfield':
       case 'HaveAll':
       case 'HaveNone':
-        if (!first) return this.close(`protocol error: ${f.type} after the first message`, true);
-        if (f.type === 'Bitfield') this.events.next({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, this.o.geometry.pieceCount) });
+        // BEP 3/6 want these first. aria2, having opened with one, later sends a fresh BITFIELD (or HAVE
+        // ALL) instead of a run of HAVEs: take that as an update. Without an opening one it is a violation.
+        if (first) this.openedWithPieces = true;
+        else if (!this.openedWithPieces)
+          return this.close(`protocol error: ${f.type} after the first message`, true);
+        else if (f.type === 'HaveNone') return;
+        if (f.type === 'Bitfield')
+          this.events.next({
+            type: 'PeerGotBitfield',
+            bits: BitSet.fromBuffer(f.bits, this.o.geometry.pieceCount),
+          });
         else if (f.type === 'HaveAll') this.events.next({ type: 'PeerGotHaveAll' });
         return;
       case 'Have':
@@ -285,18 +313,27 @@ export class PeerConnection {
       case 'Request':
         return this.onRequest({ index: f.index, begin: f.begin, length: f.length });
       case 'Cancel': {
-        const i = this.uploads.findIndex((s) => s.index === f.index && s.begin === f.begin && s.length === f.length);
+        const i = this.uploads.findIndex(
+          (s) => s.index === f.index && s.begin === f.begin && s.length === f.length,
+        );
         if (i >= 0) this.uploads.splice(i, 1);
         return;
       }
       case 'Reject':
         if (!this.fast) return this.close('protocol error: reject without the fast extension', true);
-        this.events.next({ type: 'PeerRejected', span: { index: f.index, begin: f.begin, length: f.length } });
+        this.events.next({
+          type: 'PeerRejected',
+          span: { index: f.index, begin: f.begin, length: f.length },
+        });
         return;
       case 'Piece':
         this.downloaded += f.block.length;
         this.downRate.add(f.block.length, this.lastReceived);
-        this.events.next({ type: 'PeerSentBlock', span: { index: f.index, begin: f.begin, length: f.block.length }, data: f.block });
+        this.events.next({
+          type: 'PeerSentBlock',
+          span: { index: f.index, begin: f.begin, length: f.block.length },
+          data: f.block,
+        });
         return;
     }
   }

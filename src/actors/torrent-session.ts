@@ -105,7 +105,8 @@ export class TorrentSession {
   private readonly random: () => number;
   private readonly peers = new Map<string, PeerConnection>();
   private readonly connecting = new Set<string>();
-  private readonly known = new Map<string, { ip: string; port: number; failures: number; nextTry: number }>();
+  /** Addresses to dial; `seed` once the peer there showed it had every piece (no use to us when complete). */
+  private readonly known = new Map<string, KnownPeer>();
   private readonly banned = new Set<string>();
   private readonly badPieces = new Map<string, number>();
   private readonly buffers = new Map<number, Buffer>();
@@ -129,7 +130,12 @@ export class TorrentSession {
     this.meta = o.meta;
     this.clock = o.clock ?? Date.now;
     this.random = o.random ?? Math.random;
-    this.picker = new PiecePicker({ pieceLength: o.meta.pieceLength, length: o.meta.length, pieceCount: o.meta.pieceCount, random: this.random });
+    this.picker = new PiecePicker({
+      pieceLength: o.meta.pieceLength,
+      length: o.meta.length,
+      pieceCount: o.meta.pieceCount,
+      random: this.random,
+    });
     const maxPeers = o.maxPeers ?? 60;
     // Piece buffers in flight: enough for every fast peer to work on its own pieces, and never more than
     // 24 MiB of them whatever the file size.
@@ -139,7 +145,8 @@ export class TorrentSession {
     this.pool = o.pool ?? new HashPool();
     this.ownPool = !o.pool;
     this.localAddresses = new Set(['127.0.0.1', '::1', '0.0.0.0', '::']);
-    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) this.localAddresses.add(a.address);
+    for (const list of Object.values(os.networkInterfaces()))
+      for (const a of list ?? []) this.localAddresses.add(a.address);
     void maxPeers;
   }
 
@@ -153,18 +160,35 @@ export class TorrentSession {
       },
     );
     void existing;
-    this.disk = createStorageActor({ storage: this.storage, pieceLength: this.meta.pieceLength, total: this.meta.length });
+    this.disk = createStorageActor({
+      storage: this.storage,
+      pieceLength: this.meta.pieceLength,
+      total: this.meta.length,
+    });
     this.sub.add(
       this.disk.events$.subscribe((e) => {
         if (e.type === 'PieceWritten') this.inbox.next({ type: 'PieceWritten', index: e.index });
-        else if (e.type === 'WriteFailed') this.inbox.next({ type: 'WriteFailed', index: e.index, message: e.message, code: e.code, path: e.path });
+        else if (e.type === 'WriteFailed')
+          this.inbox.next({
+            type: 'WriteFailed',
+            index: e.index,
+            message: e.message,
+            code: e.code,
+            path: e.path,
+          });
       }),
     );
     this.sub.add(this.disk.pressure$.subscribe((on) => this.inbox.next({ type: 'DiskPressure', on })));
     this.sub.add(this.inbox.subscribe((m) => this.handle(m)));
 
     await this.checkExisting();
-    this.emit({ category: 'piece', type: 'CheckFinished', torrent: infoHash, have: this.picker.haveCount(), pieces: this.meta.pieceCount });
+    this.emit({
+      category: 'piece',
+      type: 'CheckFinished',
+      torrent: infoHash,
+      have: this.picker.haveCount(),
+      pieces: this.meta.pieceCount,
+    });
     if (this.picker.isComplete()) this.completed = true;
     else if (this.o.mode === 'seed') {
       throw new StorageError(
@@ -185,11 +209,17 @@ export class TorrentSession {
         peerId: this.o.peerId,
         port: this.listenPort,
         tiers: this.o.trackers,
-        stats: () => ({ uploaded: this.stats.uploaded, downloaded: this.stats.downloaded, left: this.bytesLeft() }),
+        stats: () => ({
+          uploaded: this.stats.uploaded,
+          downloaded: this.stats.downloaded,
+          left: this.bytesLeft(),
+        }),
         random: this.random,
         minIntervalMs: this.o.minAnnounceIntervalMs,
       });
-      this.sub.add(this.announcer.peers$.subscribe((peers) => this.inbox.next({ type: 'PeersFound', peers })));
+      this.sub.add(
+        this.announcer.peers$.subscribe((peers) => this.inbox.next({ type: 'PeersFound', peers })),
+      );
       this.sub.add(this.announcer.events$.subscribe((e) => this.emit({ ...e, torrent: infoHash })));
       if (this.completed) this.announcer.completed(); // before start(): complete already, no `completed` event
       this.announcer.start();
@@ -232,8 +262,16 @@ export class TorrentSession {
     this.server?.close();
     for (const p of [...this.peers.values()]) {
       p.close('shutting down', false);
+      if (!p.handshaked) continue;
       // The inbox ignores the PeerClosed that follows (we are stopped): report the peer's totals here.
-      this.emit({ category: 'peer', type: 'PeerDisconnected', peer: p.address, reason: 'shutting down', downloaded: p.downloaded, uploaded: p.uploaded });
+      this.emit({
+        category: 'peer',
+        type: 'PeerDisconnected',
+        peer: p.address,
+        reason: 'shutting down',
+        downloaded: p.downloaded,
+        uploaded: p.uploaded,
+      });
     }
     const announcer = this.announcer;
     this.announcer = null;
@@ -242,14 +280,28 @@ export class TorrentSession {
     this.disk?.stop();
     await this.storage.close().catch(() => undefined);
     if (this.ownPool) await this.pool.close();
-    this.emit({ category: 'engine', type: 'SessionStopped', torrent: this.meta.infoHashHex, ...this.publicStats() });
+    this.emit({
+      category: 'engine',
+      type: 'SessionStopped',
+      torrent: this.meta.infoHashHex,
+      ...this.publicStats(),
+    });
     this.events.complete();
   }
 
   // ------------------------------------------------------------------------------------------ startup
 
   private async checkExisting(): Promise<void> {
-    const sizes = await Promise.all(this.storage.paths.map((p) => import('node:fs/promises').then((fs) => fs.stat(p).then((s) => s.blocks, () => 0))));
+    const sizes = await Promise.all(
+      this.storage.paths.map((p) =>
+        import('node:fs/promises').then((fs) =>
+          fs.stat(p).then(
+            (s) => s.blocks,
+            () => 0,
+          ),
+        ),
+      ),
+    );
     // Files we just created are sparse and empty: nothing to check.
     if (sizes.every((b) => b === 0) && this.o.mode === 'leech') return;
     const started = this.clock();
@@ -262,7 +314,13 @@ export class TorrentSession {
     for (let i = 0; i < this.meta.pieceCount; i++) {
       if (hashes.subarray(i * 20, i * 20 + 20).equals(pieceHash(this.meta, i))) this.scheduler.pieceDone(i);
     }
-    this.emit({ category: 'piece', type: 'PiecesChecked', torrent: this.meta.infoHashHex, ms: this.clock() - started, have: this.picker.haveCount() });
+    this.emit({
+      category: 'piece',
+      type: 'PiecesChecked',
+      torrent: this.meta.infoHashHex,
+      ms: this.clock() - started,
+      have: this.picker.haveCount(),
+    });
   }
 
   private listen(): Promise<void> {
@@ -271,10 +329,18 @@ export class TorrentSession {
       server.once('error', reject);
       server.listen({ port: this.o.port, host: this.o.bind }, () => {
         server.off('error', reject);
-        server.on('error', (err) => this.emit({ category: 'error', type: 'ListenError', level: 'error', message: err.message }));
+        server.on('error', (err) =>
+          this.emit({ category: 'error', type: 'ListenError', level: 'error', message: err.message }),
+        );
         this.listenPort = (server.address() as net.AddressInfo).port;
         this.server = server;
-        this.emit({ category: 'peer', type: 'Listening', torrent: this.meta.infoHashHex, port: this.listenPort, address: this.o.bind ?? '0.0.0.0' });
+        this.emit({
+          category: 'peer',
+          type: 'Listening',
+          torrent: this.meta.infoHashHex,
+          port: this.listenPort,
+          address: this.o.bind ?? '0.0.0.0',
+        });
         resolve();
       });
     });
@@ -321,7 +387,7 @@ export class TorrentSession {
     const key = addressKey(p.ip, p.port);
     if (this.isSelf(p.ip, p.port) || this.banned.has(p.ip) || this.known.has(key)) return;
     if (p.peerId && Buffer.from(p.peerId).equals(this.o.peerId)) return;
-    this.known.set(key, { ip: p.ip, port: p.port, failures: 0, nextTry: 0 });
+    this.known.set(key, { ip: p.ip, port: p.port, failures: 0, nextTry: 0, seed: false });
   }
 
   private isSelf(ip: string, port: number): boolean {
@@ -336,11 +402,12 @@ export class TorrentSession {
     for (const [key, k] of this.known) {
       if (this.peers.size + this.connecting.size >= max || this.connecting.size >= 16) break;
       if (this.peers.has(key) || this.connecting.has(key) || k.nextTry > now) continue;
+      if (this.completed && k.seed) continue;
       this.dial(key, k);
     }
   }
 
-  private dial(key: string, k: { ip: string; port: number; failures: number; nextTry: number }): void {
+  private dial(key: string, k: KnownPeer): void {
     this.connecting.add(key);
     const socket = net.connect({ host: k.ip, port: k.port });
     socket.setTimeout(10_000);
@@ -403,7 +470,14 @@ export class TorrentSession {
             return;
           }
         }
-        this.emit({ category: 'peer', type: 'PeerConnected', peer: id, client: clientName(e.peerId), fast: e.fast, outgoing: conn.outgoing });
+        this.emit({
+          category: 'peer',
+          type: 'PeerConnected',
+          peer: id,
+          client: clientName(e.peerId),
+          fast: e.fast,
+          outgoing: conn.outgoing,
+        });
         return;
       }
       case 'PeerGotBitfield':
@@ -429,7 +503,11 @@ export class TorrentSession {
       case 'PeerInterested':
       case 'PeerNotInterested':
         // Give a newly interested peer a free slot now rather than at the next 10 s round.
-        if (e.type === 'PeerInterested' && conn.amChoking && this.unchokedCount() < (this.o.uploadSlots ?? 8)) {
+        if (
+          e.type === 'PeerInterested' &&
+          conn.amChoking &&
+          this.unchokedCount() < (this.o.uploadSlots ?? 8)
+        ) {
           this.setChoke(conn, false);
         }
         return;
@@ -440,7 +518,9 @@ export class TorrentSession {
         return this.fill(conn);
       case 'PeerWantsBlock':
         return this.serveBlock(conn, e.span);
-      case 'PeerClosed':
+      case 'PeerClosed': {
+        const k = this.known.get(id);
+        if (k && this.scheduler.peerPieces(id) === this.meta.pieceCount) k.seed = true;
         this.peers.delete(id);
         this.scheduler.removePeer(id);
         this.emit({
@@ -456,6 +536,7 @@ export class TorrentSession {
         this.fillAll();
         this.connectMore();
         return;
+      }
     }
   }
 
@@ -505,7 +586,13 @@ export class TorrentSession {
     this.hashing++;
     this.updatePause();
     this.pool.hashOwned(buf).then(
-      ({ hash, bytes }) => this.inbox.next({ type: 'Verified', index, ok: hash.equals(pieceHash(this.meta, index)), data: bytes }),
+      ({ hash, bytes }) =>
+        this.inbox.next({
+          type: 'Verified',
+          index,
+          ok: hash.equals(pieceHash(this.meta, index)),
+          data: bytes,
+        }),
       () => this.inbox.next({ type: 'Verified', index, ok: false, data: Buffer.alloc(0) }),
     );
   }
@@ -516,7 +603,14 @@ export class TorrentSession {
     if (!ok) {
       const blamed = this.scheduler.pieceFailed(index);
       this.stats.wasted += data.length;
-      this.emit({ category: 'piece', type: 'HashFailed', level: 'warn', torrent: this.meta.infoHashHex, index, peers: blamed });
+      this.emit({
+        category: 'piece',
+        type: 'HashFailed',
+        level: 'warn',
+        torrent: this.meta.infoHashHex,
+        index,
+        peers: blamed,
+      });
       for (const id of blamed) this.strike(id, `sent bad data for piece ${index}`);
       this.fillAll();
       return;
@@ -528,11 +622,20 @@ export class TorrentSession {
   private onPieceWritten(index: number): void {
     if (this.picker.hasPiece(index)) return;
     this.scheduler.pieceDone(index);
-    this.emit({ category: 'piece', type: 'PieceVerified', level: 'debug', torrent: this.meta.infoHashHex, index, have: this.picker.haveCount(), pieces: this.meta.pieceCount });
+    this.emit({
+      category: 'piece',
+      type: 'PieceVerified',
+      level: 'debug',
+      torrent: this.meta.infoHashHex,
+      index,
+      have: this.picker.haveCount(),
+      pieces: this.meta.pieceCount,
+    });
     for (const c of this.peers.values()) {
       if (!c.handshaked) continue;
       c.send({ type: 'SendHave', index });
-      if (c.amInterested && !this.scheduler.isInteresting(c.address)) c.send({ type: 'SetInterested', interested: false });
+      if (c.amInterested && !this.scheduler.isInteresting(c.address))
+        c.send({ type: 'SetInterested', interested: false });
     }
     if (this.picker.isComplete()) void this.onComplete();
   }
@@ -540,11 +643,21 @@ export class TorrentSession {
   private async onComplete(): Promise<void> {
     if (this.completed) return;
     this.completed = true;
-    await this.storage.flush().catch((err: Error) => this.emit({ category: 'error', type: 'FlushFailed', level: 'error', message: err.message }));
-    this.emit({ category: 'piece', type: 'DownloadCompleted', torrent: this.meta.infoHashHex, ...this.publicStats() });
+    await this.storage
+      .flush()
+      .catch((err: Error) =>
+        this.emit({ category: 'error', type: 'FlushFailed', level: 'error', message: err.message }),
+      );
+    this.emit({
+      category: 'piece',
+      type: 'DownloadCompleted',
+      torrent: this.meta.infoHashHex,
+      ...this.publicStats(),
+    });
     this.announcer?.completed();
     for (const c of [...this.peers.values()]) {
-      if (this.scheduler.peerPieces(c.address) === this.meta.pieceCount) c.close('both sides are seeds', false);
+      if (this.scheduler.peerPieces(c.address) === this.meta.pieceCount)
+        c.close('both sides are seeds', false);
     }
     this.runChoker();
     this.done.emit('complete');
@@ -552,7 +665,16 @@ export class TorrentSession {
 
   private onWriteFailed(m: { index: number; message: string; code?: string; path?: string }): void {
     this.scheduler.pieceAbandoned(m.index);
-    this.emit({ category: 'error', type: 'WriteFailed', level: 'error', torrent: this.meta.infoHashHex, index: m.index, code: m.code, path: m.path, message: m.message });
+    this.emit({
+      category: 'error',
+      type: 'WriteFailed',
+      level: 'error',
+      torrent: this.meta.infoHashHex,
+      index: m.index,
+      code: m.code,
+      path: m.path,
+      message: m.message,
+    });
     this.done.emit('error', new StorageError(m.code ?? 'EIO', m.path, m.message));
   }
 
@@ -601,7 +723,13 @@ export class TorrentSession {
         this.upRate.add(span.length, this.clock());
       },
       (err: Error) => {
-        this.emit({ category: 'error', type: 'ReadFailed', level: 'error', index: span.index, message: err.message });
+        this.emit({
+          category: 'error',
+          type: 'ReadFailed',
+          level: 'error',
+          index: span.index,
+          message: err.message,
+        });
         conn.send({ type: 'BlockUnavailable', span });
       },
     );
@@ -618,7 +746,8 @@ export class TorrentSession {
     p = this.storage.readPiece(index);
     p.catch(() => this.readCache.delete(index));
     this.readCache.set(index, p);
-    if (this.readCache.size > READ_CACHE_PIECES) this.readCache.delete(this.readCache.keys().next().value as number);
+    if (this.readCache.size > READ_CACHE_PIECES)
+      this.readCache.delete(this.readCache.keys().next().value as number);
     return p;
   }
 
@@ -628,22 +757,43 @@ export class TorrentSession {
     const now = this.clock();
     for (const c of this.peers.values()) {
       c.tick(now);
-      if (!c.closed) this.scheduler.setDepth(c.address, pipelineDepth(c.downRate.rate(now), { minDepth: 8, maxDepth: 500 }));
+      if (!c.closed)
+        this.scheduler.setDepth(
+          c.address,
+          pipelineDepth(c.downRate.rate(now), { minDepth: 8, maxDepth: 500 }),
+        );
     }
     for (const t of this.scheduler.expire(now, REQUEST_TIMEOUT_MS)) {
       this.peers.get(t.peer)?.send({ type: 'CancelBlock', span: t.span });
     }
     this.fillAll();
     this.connectMore();
-    this.emit({ category: 'engine', type: 'Progress', level: 'debug', torrent: this.meta.infoHashHex, ...this.publicStats() });
+    this.emit({
+      category: 'engine',
+      type: 'Progress',
+      level: 'debug',
+      torrent: this.meta.infoHashHex,
+      ...this.publicStats(),
+    });
   }
 
   private runChoker(): void {
     const now = this.clock();
     const list = [...this.peers.values()].filter((c) => c.handshaked);
     const decision = chokeRound(
-      list.map((c) => ({ id: c.address, interested: c.peerInterested, downloadRate: c.downRate.rate(now), uploadRate: c.upRate.rate(now) })),
-      { seeding: this.completed, slots: this.o.uploadSlots ?? 8, now, optimistic: this.optimistic, random: this.random },
+      list.map((c) => ({
+        id: c.address,
+        interested: c.peerInterested,
+        downloadRate: c.downRate.rate(now),
+        uploadRate: c.upRate.rate(now),
+      })),
+      {
+        seeding: this.completed,
+        slots: this.o.uploadSlots ?? 8,
+        now,
+        optimistic: this.optimistic,
+        random: this.random,
+      },
     );
     this.optimistic = decision.optimistic;
     for (const id of decision.unchoke) {
@@ -683,18 +833,34 @@ export class TorrentSession {
 
   private bytesLeft(): number {
     let left = 0;
-    for (let i = 0; i < this.meta.pieceCount; i++) if (!this.picker.hasPiece(i)) left += pieceSize(this.meta, i);
+    for (let i = 0; i < this.meta.pieceCount; i++)
+      if (!this.picker.hasPiece(i)) left += pieceSize(this.meta, i);
     return left;
   }
 
   private publicStats(): Record<string, number | boolean> {
     const s = this.snapshot();
-    return { have: s.have, pieces: s.pieces, downloaded: s.downloaded, uploaded: s.uploaded, wasted: s.wasted, peers: s.peers };
+    return {
+      have: s.have,
+      pieces: s.pieces,
+      downloaded: s.downloaded,
+      uploaded: s.uploaded,
+      wasted: s.wasted,
+      peers: s.peers,
+    };
   }
 
   private emit(e: EventInput): void {
     this.events.next(e);
   }
+}
+
+interface KnownPeer {
+  ip: string;
+  port: number;
+  failures: number;
+  nextTry: number;
+  seed: boolean;
 }
 
 function addressKey(ip: string, port: number): string {

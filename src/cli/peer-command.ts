@@ -47,13 +47,23 @@ function peerCommand(mode: 'seed' | 'leech', description: string, context: () =>
     .description(description)
     .requiredOption('-f, --file <torrent>', '.torrent path or name in the torrent store')
     .option('-p, --port <port>', 'listen port for peers', '6881')
-    .option('-t, --tracker <addr>', 'tracker: host, host:port or URL (repeatable; added before the torrent\'s own)', collect, [])
-    .option('-o, --dir <folder>', 'data folder (the torrent\'s file or folder lives inside it)', '.')
+    .option(
+      '-t, --tracker <addr>',
+      "tracker: host, host:port or URL (repeatable; added before the torrent's own)",
+      collect,
+      [],
+    )
+    .option('-o, --dir <folder>', "data folder (the torrent's file or folder lives inside it)", '.')
     .option('--bind <address>', 'listen address (default: all interfaces)')
     .option('--peer <host:port>', 'also connect to this peer directly (repeatable)', collect, [])
     .option('--max-peers <n>', 'most connections', '60')
     .option('--upload-slots <n>', 'peers unchoked at once', '8')
-    .addOption(new Option('--progress-interval <seconds>', 'seconds between plain progress lines when not on a terminal').default('5'))
+    .addOption(
+      new Option(
+        '--progress-interval <seconds>',
+        'seconds between plain progress lines when not on a terminal',
+      ).default('5'),
+    )
     .addHelpText(
       'after',
       `\nExample:\n  rxtorrent ${mode} -f movie.mp4.torrent -p ${mode === 'seed' ? 6000 : 6001} -t 192.168.1.100\n`,
@@ -79,7 +89,10 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   if (trackers.length === 0 && peers.length === 0) {
     throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
   }
-  const peerId = Buffer.concat([Buffer.from('-RX0100-'), Buffer.from(randomBytes(12).toString('base64url').slice(0, 12))]);
+  const peerId = Buffer.concat([
+    Buffer.from('-RX0100-'),
+    Buffer.from(randomBytes(12).toString('base64url').slice(0, 12)),
+  ]);
   const session = new TorrentSession({
     meta,
     dir: path.resolve(o.dir),
@@ -100,7 +113,8 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     detach();
     await session.stop().catch(() => undefined);
     if (err instanceof StorageError) throw new CliError(err.message);
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(`port ${port} is already in use: choose another with -p`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new CliError(`port ${port} is already in use: choose another with -p`);
     throw err;
   }
   const out = ctx.stderr;
@@ -114,7 +128,11 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   const line = (): string => {
     const s = session.snapshot();
     const pct = ((s.bytesHave / meta.length) * 100).toFixed(1);
-    const eta = s.complete ? '' : s.downRate > 0 ? ` ETA ${formatEta((meta.length - s.bytesHave) / s.downRate)}` : '';
+    const eta = s.complete
+      ? ''
+      : s.downRate > 0
+        ? ` ETA ${formatEta((meta.length - s.bytesHave) / s.downRate)}`
+        : '';
     return `${pct}% ${s.have}/${s.pieces} pieces, down ${formatBytes(s.downRate)}/s up ${formatBytes(s.upRate)}/s, ${s.peers} peers${eta}`;
   };
   const render = setInterval(
@@ -159,21 +177,25 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   await session.stop();
   detach();
   const s = session.snapshot();
-  ctx.stdout.write(`stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}\n`);
+  ctx.stdout.write(
+    `stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}\n`,
+  );
   process.stdin.destroy();
   if (fatal) throw new CliError((fatal as Error).message);
 }
 
 function intOption(v: string, name: string, min: number, max: number): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`, 2);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new CliError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`, 2);
   return n;
 }
 
 function parsePeer(s: string): PeerAddress {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) throw new Error(`--peer wants host:port, not ${JSON.stringify(s)}`);
+  if (!m || !(port >= 1 && port <= 65535))
+    throw new Error(`--peer wants host:port, not ${JSON.stringify(s)}`);
   return { ip: m[1] === 'localhost' ? '127.0.0.1' : m[1], port };
 }
 

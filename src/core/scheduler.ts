@@ -14,6 +14,9 @@
 import { BitSet } from '../protocol/wire-codec';
 import { BlockSpan, PiecePicker } from './piece-picker';
 
+/** Most duplicate requests an idle peer gets at once in endgame. */
+const ENDGAME_BATCH = 4;
+
 export interface SchedulerOptions {
   /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
   maxPiecesInProgress: number;
@@ -94,9 +97,10 @@ export class Scheduler {
     this.peers.delete(id);
   }
 
+  /** The peer's pieces (its first message, or a later full update: aria2 sends those). */
   peerBitfield(id: string, bits: BitSet): void {
     const p = this.peers.get(id);
-    if (!p) return;
+    if (!p || p.seed) return;
     this.picker.peerLost(p.has);
     p.has = bits;
     this.picker.peerBitfield(bits);
@@ -206,7 +210,12 @@ export class Scheduler {
     };
     if (p.chokesUs && p.allowedFast.size === 0) return [];
     const endgame = this.picker.unrequestedBlocks() === 0;
-    const spans = this.picker.pick(has, room, { endgame, exclude: { has: (k) => p.outstanding.has(k) } });
+    // Endgame duplicates only go to a peer with nothing else in flight, a few at a time (as libtorrent
+    // does): duplicating every outstanding block to every peer with room re-downloads most of the tail
+    // when the pipelines are deep, because the cancels arrive after the blocks were sent.
+    if (endgame && p.outstanding.size > 0) return [];
+    const n = endgame ? Math.min(room, ENDGAME_BATCH) : room;
+    const spans = this.picker.pick(has, n, { endgame, exclude: { has: (k) => p.outstanding.has(k) } });
     for (const span of spans) {
       this.picker.requested(span);
       p.outstanding.set(this.picker.blockKey(span), { span, at: now });

@@ -104,7 +104,14 @@ export class HashPool {
     const slot = { worker, busy: null as Task | null };
     worker.on(
       'message',
-      (m: { id: number; hashes?: Uint8Array; bytes?: ArrayBuffer; error?: string; code?: string; path?: string }) => {
+      (m: {
+        id: number;
+        hashes?: Uint8Array;
+        bytes?: ArrayBuffer;
+        error?: string;
+        code?: string;
+        path?: string;
+      }) => {
         const task = slot.busy;
         slot.busy = null;
         if (task && task.id === m.id) {
@@ -132,7 +139,8 @@ export class HashPool {
 
   private pump(): void {
     const idle = this.workers.filter((w) => !w.busy).length;
-    for (let i = idle; i < this.queue.length && this.workers.length < this.size && !this.closed; i++) this.spawn();
+    for (let i = idle; i < this.queue.length && this.workers.length < this.size && !this.closed; i++)
+      this.spawn();
     for (const slot of this.workers) {
       if (slot.busy || this.queue.length === 0) continue;
       const task = this.queue.shift() as Task;

@@ -7,8 +7,12 @@ const KIB = 1024;
 /** A torrent of `pieces` pieces of 32 KiB (two blocks each), last piece 16 KiB + 1 byte over. */
 function setup(pieces: number, maxPiecesInProgress = 100) {
   let seed = 7;
-  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-  const picker = new PiecePicker({ pieceLength: 32 * KIB, length: (pieces - 1) * 32 * KIB + 16 * KIB + 1, random });
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const picker = new PiecePicker({
+    pieceLength: 32 * KIB,
+    length: (pieces - 1) * 32 * KIB + 16 * KIB + 1,
+    random,
+  });
   return new Scheduler(picker, { maxPiecesInProgress, initialDepth: 4 });
 }
 
@@ -53,7 +57,7 @@ describe('Scheduler', () => {
     expect(s.isInteresting('a')).toBe(false);
   });
 
-  it('frees a choked peer\'s requests without the fast extension, keeps them with it', () => {
+  it("frees a choked peer's requests without the fast extension, keeps them with it", () => {
     const s = setup(4);
     for (const id of ['slow', 'fast']) {
       s.addPeer(id);

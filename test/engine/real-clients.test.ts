@@ -1,0 +1,220 @@
+/**
+ * Acceptance of the peer engine (issue 4) against real third-party clients on loopback, both ways:
+ * our seeder feeds an aria2c and a libtorrent leecher; an aria2c and a libtorrent seeder feed our
+ * leecher. Our own tracker is in every torrent; our side also dials the other client directly when it
+ * is the leecher, so the test does not wait for an announce round. Each output is compared byte for
+ * byte with its source.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  Watched,
+  canConnect,
+  exitWithin,
+  freePort,
+  sameTree,
+  spawnWatched,
+  until,
+} from '../support/child-process';
+import { PeerProcess, startPeer } from '../support/peer-process';
+import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
+import { ROOT, pseudoRandomBytes, runCli, tempDir } from '../support/run-cli';
+import { TrackerProcess, startTracker } from '../support/tracker-process';
+
+jest.setTimeout(30_000);
+
+const LT_SEED = path.join(ROOT, 'test', 'support', 'lt-seed.py');
+const LT_LEECH = path.join(ROOT, 'test', 'support', 'lt-leech.py');
+const ARIA2_LOOPBACK = [
+  '--enable-dht=false',
+  '--enable-dht6=false',
+  '--bt-enable-lpd=false',
+  '--enable-peer-exchange=false',
+  '--file-allocation=none',
+  '--summary-interval=0',
+  '--console-log-level=warn',
+  '--check-certificate=false',
+  '--bt-tracker-connect-timeout=5',
+  '--bt-tracker-timeout=5',
+];
+
+let tracker: TrackerProcess;
+let trackerAddr: string;
+let tmp: { dir: string; cleanup: () => void };
+let started: Watched[] = [];
+
+beforeAll(async () => {
+  tmp = tempDir('rxt-interop-');
+  tracker = await startTracker(['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console']);
+  trackerAddr = `127.0.0.1:${tracker.port}`;
+});
+
+afterEach(async () => {
+  await Promise.all(started.map((p) => p.kill()));
+  started = [];
+});
+
+afterAll(async () => {
+  await tracker?.stop();
+  tmp?.cleanup();
+});
+
+function track<T extends Watched>(w: T): T {
+  started.push(w);
+  return w;
+}
+
+/** `<tmp>/<name>/seed/<file or folder>` and its .torrent, announcing to our tracker. */
+async function makeTorrent(
+  name: string,
+  content: { file: number } | { folder: Record<string, number> },
+  seed: number,
+): Promise<{ torrent: string; root: string; seedDir: string; source: string; size: number }> {
+  const root = path.join(tmp.dir, name);
+  const seedDir = path.join(root, 'seed');
+  fs.mkdirSync(seedDir, { recursive: true });
+  let source: string;
+  let size = 0;
+  if ('file' in content) {
+    source = path.join(seedDir, `${name}.bin`);
+    fs.writeFileSync(source, pseudoRandomBytes(content.file, seed));
+    size = content.file;
+  } else {
+    source = path.join(seedDir, name);
+    for (const [rel, n] of Object.entries(content.folder)) {
+      fs.mkdirSync(path.dirname(path.join(source, rel)), { recursive: true });
+      fs.writeFileSync(path.join(source, rel), pseudoRandomBytes(n, seed++));
+      size += n;
+    }
+  }
+  const torrent = path.join(root, `${name}.torrent`);
+  const r = await runCli(['create', '-f', source, '-t', trackerAddr, '-o', torrent, '--no-publish']);
+  expect(r.code).toBe(0);
+  return { torrent, root, seedDir, source, size };
+}
+
+function outDir(root: string, name: string): string {
+  const d = path.join(root, name);
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+}
+
+function sessionStopped(p: PeerProcess): { downloaded: number; uploaded: number } {
+  const e = p.events('SessionStopped').at(-1);
+  if (!e) throw new Error(`${p.name} wrote no SessionStopped event\n${p.stdout()}\n${p.stderr()}`);
+  return { downloaded: Number(e.downloaded), uploaded: Number(e.uploaded) };
+}
+
+/** Clients our process handshook with, other than ourselves (`RX …`). */
+function otherClients(p: PeerProcess): string[] {
+  return p
+    .events('PeerConnected')
+    .map((e) => String(e.client))
+    .filter((c) => !c.startsWith('RX '));
+}
+
+async function ourSeeder(name: string, t: { torrent: string; seedDir: string }): Promise<PeerProcess> {
+  return track(await startPeer('seed', name, { torrent: t.torrent, dir: t.seedDir, tracker: trackerAddr }));
+}
+
+async function ourLeecher(
+  name: string,
+  t: { torrent: string; root: string },
+  peerPort: number,
+): Promise<{ p: PeerProcess; dir: string }> {
+  const dir = outDir(t.root, 'ours');
+  const p = track(
+    await startPeer('leech', name, {
+      torrent: t.torrent,
+      dir,
+      tracker: trackerAddr,
+      peers: [`127.0.0.1:${peerPort}`],
+      exitOnDone: true,
+    }),
+  );
+  return { p, dir };
+}
+
+describeWithTools(['aria2c'], 'aria2c', () => {
+  it('our seeder feeds an aria2c leecher', async () => {
+    const t = await makeTorrent('to-aria2', { file: 4 * 1024 * 1024 + 4321 }, 41);
+    const seeder = await ourSeeder('to-aria2-seed', t);
+    const dir = outDir(t.root, 'aria2');
+    const aria = track(
+      spawnWatched('aria2c', 'aria2c', [
+        ...ARIA2_LOOPBACK,
+        '--seed-time=0',
+        `--listen-port=${await freePort()}`,
+        '-d',
+        dir,
+        t.torrent,
+      ]),
+    );
+    expect(await exitWithin(aria, 20_000)).toBe(0);
+    expect(sameTree(path.join(dir, 'to-aria2.bin'), t.source)).toBe(true);
+    expect(await seeder.stop()).toBe(0);
+    expect(otherClients(seeder).length).toBeGreaterThan(0);
+    expect(sessionStopped(seeder).uploaded).toBeGreaterThanOrEqual(t.size);
+  });
+
+  it('an aria2c seeder feeds our leecher', async () => {
+    const t = await makeTorrent('from-aria2', { file: 4 * 1024 * 1024 + 99 }, 43);
+    const port = await freePort();
+    // -V checks the data first; seed-ratio 0.0 means "regardless of ratio", so seed-time (minutes) ends it.
+    track(
+      spawnWatched('aria2c', 'aria2c', [
+        ...ARIA2_LOOPBACK,
+        '-V',
+        '--seed-ratio=0.0',
+        '--seed-time=1',
+        `--listen-port=${port}`,
+        '-d',
+        t.seedDir,
+        t.torrent,
+      ]),
+    );
+    await until('aria2c to listen', async () => ((await canConnect(port)) ? true : undefined), 10_000, 100);
+    const { p, dir } = await ourLeecher('from-aria2-leech', t, port);
+    await p.complete();
+    expect(await p.exited).toBe(0);
+    expect(sameTree(path.join(dir, 'from-aria2.bin'), t.source)).toBe(true);
+    expect(otherClients(p).length).toBeGreaterThan(0);
+    expect(sessionStopped(p).downloaded).toBeGreaterThanOrEqual(t.size);
+    expect(p.events('HashFailed')).toEqual([]);
+  });
+});
+
+describeWithTools(['libtorrent'], 'libtorrent (python3-libtorrent)', () => {
+  it('our seeder feeds a libtorrent leecher (a folder)', async () => {
+    const folder = {
+      'one.bin': 2 * 1024 * 1024 + 17,
+      'deep/two.bin': 1024 * 1024 + 5,
+      'deep/three.txt': 300,
+    };
+    const t = await makeTorrent('to-lt', { folder }, 51);
+    const seeder = await ourSeeder('to-lt-seed', t);
+    const dir = outDir(t.root, 'lt');
+    const lt = track(
+      spawnWatched('lt-leech', SYSTEM_PYTHON, [LT_LEECH, t.torrent, dir, String(seeder.port)]),
+    );
+    await lt.waitFor(/^finished/m, { timeoutMs: 20_000 });
+    expect(await lt.exited).toBe(0);
+    expect(sameTree(path.join(dir, 'to-lt'), t.source)).toBe(true);
+    expect(await seeder.stop()).toBe(0);
+    expect(otherClients(seeder).some((c) => c.startsWith('LT '))).toBe(true);
+    expect(sessionStopped(seeder).uploaded).toBeGreaterThanOrEqual(t.size);
+  });
+
+  it('a libtorrent seeder feeds our leecher', async () => {
+    const t = await makeTorrent('from-lt', { file: 4 * 1024 * 1024 + 555 }, 53);
+    const lt = track(spawnWatched('lt-seed', SYSTEM_PYTHON, [LT_SEED, t.torrent, t.seedDir]));
+    const port = Number((await lt.waitFor(/^ready (\d+)$/m))[1]);
+    const { p, dir } = await ourLeecher('from-lt-leech', t, port);
+    await p.complete();
+    expect(await p.exited).toBe(0);
+    expect(sameTree(path.join(dir, 'from-lt.bin'), t.source)).toBe(true);
+    expect(otherClients(p).some((c) => c.startsWith('LT '))).toBe(true);
+    expect(sessionStopped(p).downloaded).toBeGreaterThanOrEqual(t.size);
+    expect(p.events('HashFailed')).toEqual([]);
+  });
+});

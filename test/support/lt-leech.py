@@ -1,0 +1,39 @@
+"""Download a torrent with python3-libtorrent (a real third-party client) on loopback.
+
+Usage: /usr/bin/python3 lt-leech.py TORRENT SAVE_DIR [PEER_PORT...]
+Prints `ready <listen port>` once the torrent is added, `finished` when every piece is verified, then
+exits 0; exits 1 with the torrent state after 60 s. Connects to 127.0.0.1:PEER_PORT directly as well
+as through the torrent's tracker.
+"""
+import sys
+import time
+
+import libtorrent as lt
+
+torrent, save_dir, *peer_ports = sys.argv[1:]
+ses = lt.session({
+    'listen_interfaces': '127.0.0.1:0',
+    'enable_dht': False,
+    'enable_lsd': False,
+    'enable_upnp': False,
+    'enable_natpmp': False,
+    'enable_outgoing_utp': False,
+    'enable_incoming_utp': False,
+    'allow_multiple_connections_per_ip': True,
+    'alert_mask': 0,
+})
+h = ses.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save_dir})
+print('ready', ses.listen_port(), flush=True)
+for p in peer_ports:
+    h.connect_peer(('127.0.0.1', int(p)))
+
+deadline = time.time() + 60
+while time.time() < deadline:
+    s = h.status()
+    if s.is_seeding or s.is_finished:
+        print('finished', s.total_payload_download, flush=True)
+        sys.exit(0)
+    time.sleep(0.05)
+s = h.status()
+print('timeout', s.state, s.progress, s.num_peers, file=sys.stderr, flush=True)
+sys.exit(1)

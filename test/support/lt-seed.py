@@ -1,0 +1,40 @@
+"""Seed a torrent with python3-libtorrent (a real third-party client) on loopback.
+
+Usage: /usr/bin/python3 lt-seed.py TORRENT SAVE_DIR
+SAVE_DIR holds the complete file or folder. Prints `ready <listen port>` once libtorrent has checked the
+data and is seeding, then `uploaded <bytes>` every second; runs until its stdin closes or it is killed.
+Exits 1 if the data does not check out within 30 s.
+"""
+import sys
+import threading
+import time
+
+import libtorrent as lt
+
+torrent, save_dir = sys.argv[1:]
+ses = lt.session({
+    'listen_interfaces': '127.0.0.1:0',
+    'enable_dht': False,
+    'enable_lsd': False,
+    'enable_upnp': False,
+    'enable_natpmp': False,
+    'enable_outgoing_utp': False,
+    'enable_incoming_utp': False,
+    'allow_multiple_connections_per_ip': True,
+    'alert_mask': 0,
+})
+h = ses.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save_dir})
+
+deadline = time.time() + 30
+while not h.status().is_seeding:
+    if time.time() > deadline:
+        s = h.status()
+        print('not seeding', s.state, s.progress, file=sys.stderr, flush=True)
+        sys.exit(1)
+    time.sleep(0.05)
+print('ready', ses.listen_port(), flush=True)
+
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+while not stop.wait(1):
+    print('uploaded', h.status().total_payload_upload, flush=True)
