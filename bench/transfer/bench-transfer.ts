@@ -40,6 +40,7 @@ const EVENTS_DIR = process.env.BENCH_EVENTS_DIR ? path.resolve(process.env.BENCH
 const KEEP = process.env.BENCH_KEEP === '1';
 const LT_SEED_MODE = process.env.BENCH_LT_SEED_MODE !== '0';
 const ROOT = path.resolve(__dirname, '..', '..');
+// Run as users do (`npx rxtorrent` executes the bin script), so its shebang's V8 flags apply.
 const CLI = path.join(ROOT, 'bin', 'rxtorrent.js');
 const LT_PYTHON = '/usr/bin/python3'; // the Debian interpreter: python3-libtorrent is installed for it only
 const LT_SEED = path.join(__dirname, 'lt_seed.py');
@@ -195,8 +196,8 @@ async function makeDataset(
   sh(`head -c ${bytes} /dev/urandom > '${file}' && sync`, 60_000 + mib * 200);
   const torrent = path.join(path.dirname(dir), `${path.basename(dir)}.torrent`);
   const r = spawnSync(
-    process.execPath,
-    [CLI, 'create', '-f', file, '-o', torrent, '--no-publish', '-t', `127.0.0.1:${trackerPort}`],
+    CLI,
+    ['create', '-f', file, '-o', torrent, '--no-publish', '-t', `127.0.0.1:${trackerPort}`],
     { env: ourEnv(storeDir), timeout: 60_000 + mib * 200, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`rxtorrent create failed: ${r.error?.message ?? r.stderr}`);
@@ -208,7 +209,6 @@ async function startSeeder(kind: SeederKind, ds: Dataset, storeDir: string, tag:
   const readyMs = 60_000 + (ds.bytes / 2 ** 20) * 100; // our seeder hashes the file before it is ready
   if (kind === 'ours') {
     const args = [
-      CLI,
       ...eventsArgs(`${tag}-seeder`),
       'seed',
       '-f',
@@ -220,7 +220,7 @@ async function startSeeder(kind: SeederKind, ds: Dataset, storeDir: string, tag:
       '--bind',
       '127.0.0.1',
     ];
-    const d = await startDaemon(process.execPath, args, /on port (\d+)/, readyMs, ourEnv(storeDir));
+    const d = await startDaemon(CLI, args, /on port (\d+)/, readyMs, ourEnv(storeDir));
     return { ...d, port: Number(d.match[1]) };
   }
   const ltArgs = [LT_SEED, ds.torrent, ds.dir, '0', '7200', ...(LT_SEED_MODE ? ['--seed-mode'] : [])];
@@ -237,9 +237,8 @@ async function leecherCommand(
 ): Promise<[string, string[]]> {
   if (kind === 'ours') {
     return [
-      process.execPath,
+      CLI,
       [
-        CLI,
         ...eventsArgs(`${tag}-leecher`),
         'leech',
         '-f',
@@ -367,8 +366,8 @@ async function main(): Promise<void> {
   let failed = 0;
   try {
     const tracker = await startDaemon(
-      process.execPath,
-      [CLI, 'tracker', '-p', '0', '--host', '127.0.0.1', '--no-console', '--interval', '60'],
+      CLI,
+      ['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console', '--interval', '60'],
       /listening on 127\.0\.0\.1:(\d+)/,
       30_000,
       ourEnv(storeDir),

@@ -25,6 +25,8 @@ import {
 import { readWire, sendHandshake, sendMessage } from '../streams/wire-framing';
 import type { BlockSpan } from '../core/piece-picker';
 import { RateMeter } from '../core/rate-meter';
+import { TokenBucket } from '../core/token-bucket';
+import { limitReceive } from '../streams/rate-limit';
 
 export type PeerCommand =
   | { type: 'RequestBlocks'; spans: readonly BlockSpan[] }
@@ -70,6 +72,10 @@ export interface PeerConnectionOptions {
   idleTimeoutMs?: number;
   /** Close when no handshake has arrived this long after connecting (default 20 s). */
   handshakeTimeoutMs?: number;
+  /** Process-wide download limit, shared by every peer (`--max-down`). */
+  downBucket?: TokenBucket;
+  /** Process-wide upload limit, shared by every peer (`--max-up`). */
+  upBucket?: TokenBucket;
 }
 
 const KEEPALIVE_MS = 90_000;
@@ -105,6 +111,8 @@ export class PeerConnection {
   private readonly reserved = makeReserved({ fast: true });
   private readonly uploads: BlockSpan[] = [];
   private readsInFlight = 0;
+  /** Blocks waiting for upload tokens (--max-up). */
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private gotFirstMessage = false;
   private lastReceived: number;
   private lastSent: number;
@@ -145,6 +153,10 @@ export class PeerConnection {
       }),
     );
     this.socket.on('drain', () => this.pumpUploads());
+    const down = o.downBucket;
+    // Pausing the socket after a chunk makes TCP slow the sender down; nothing is buffered here.
+    if (down)
+      this.socket.on('data', (chunk: Buffer) => limitReceive(this.socket, down, chunk.length, this.clock));
     if (o.outgoing)
       this.write(() =>
         sendHandshake(this.socket, { infoHash: o.infoHash, peerId: o.peerId, reserved: this.reserved }),
@@ -178,6 +190,8 @@ export class PeerConnection {
     if (this.closed) return;
     this.closed = true;
     this.uploads.length = 0;
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
     this.socket.destroy();
     this.events.next({ type: 'PeerClosed', reason, violation });
     this.sub.unsubscribe();
@@ -219,15 +233,18 @@ export class PeerConnection {
         this.amInterested = c.interested;
         this.sendWire({ type: c.interested ? 'Interested' : 'NotInterested' });
         return;
-      case 'SendBlock':
-        this.readsInFlight--;
-        if (!this.amChoking || this.fast) {
-          this.sendWire({ type: 'Piece', index: c.span.index, begin: c.span.begin, block: c.data });
-          this.uploaded += c.data.length;
-          this.upRate.add(c.data.length, this.clock());
-        }
-        this.pumpUploads();
+      case 'SendBlock': {
+        // Under --max-up the block waits its turn; it stays counted in flight until sent, so at most
+        // MAX_READS_IN_FLIGHT blocks per peer are ever held back.
+        const wait = this.o.upBucket?.reserve(c.data.length, this.clock()) ?? 0;
+        if (wait <= 0) return this.sendBlock(c.span, c.data);
+        const t = setTimeout(() => {
+          this.delayed.delete(t);
+          this.sendBlock(c.span, c.data);
+        }, wait);
+        this.delayed.add(t);
         return;
+      }
       case 'BlockUnavailable':
         this.readsInFlight--;
         if (this.fast) this.sendWire({ type: 'Reject', ...c.span });
@@ -348,6 +365,17 @@ export class PeerConnection {
       return;
     }
     this.uploads.push(span);
+    this.pumpUploads();
+  }
+
+  private sendBlock(span: BlockSpan, data: Buffer): void {
+    this.readsInFlight--;
+    if (this.closed) return;
+    if (!this.amChoking || this.fast) {
+      this.sendWire({ type: 'Piece', index: span.index, begin: span.begin, block: data });
+      this.uploaded += data.length;
+      this.upRate.add(data.length, this.clock());
+    }
     this.pumpUploads();
   }
 
