@@ -63,6 +63,9 @@ export interface AnnouncerOptions {
   scheduler?: SchedulerLike;
   /** Floor for the tracker's interval (default 30 s). */
   minIntervalMs?: number;
+  /** Retry backoff after every tracker failed: first delay and cap (default 15 s, 30 min). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
   numwant?: number;
   /** Per-request timeout (default 15 s); the `stopped` announce uses `stopTimeoutMs` (default 3 s). */
   timeoutMs?: number;
@@ -296,6 +299,8 @@ export function createAnnouncer(opts: AnnouncerOptions): Announcer {
       tiers: opts.tiers,
       random,
       ...(opts.minIntervalMs !== undefined ? { minIntervalMs: opts.minIntervalMs } : {}),
+      ...(opts.backoffBaseMs !== undefined ? { backoffBaseMs: opts.backoffBaseMs } : {}),
+      ...(opts.backoffMaxMs !== undefined ? { backoffMaxMs: opts.backoffMaxMs } : {}),
       ...(opts.numwant !== undefined ? { numwant: opts.numwant } : {}),
       torrent: Buffer.from(opts.infoHash).toString('hex'),
     }),

@@ -20,11 +20,16 @@ export interface HashFilesOptions {
   total: number;
   pieceLength: number;
   pool: HashPool;
+  /**
+   * Hash only these pieces (a resume re-check); the result then holds their hashes in ascending piece
+   * order, 20 bytes each. Default: every piece.
+   */
+  pieces?: readonly number[];
   /** Receives every event of the actor (progress, start, finish, failure). */
   onEvent?: (e: CreateOut) => void;
 }
 
-/** Hash every piece of `layout` on the pool; at most two batches per worker are in flight. */
+/** Hash every piece of `layout` (or `pieces`) on the pool; at most two batches per worker are in flight. */
 export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
   const pieceCount = Math.ceil(o.total / o.pieceLength);
   // ~8 MiB per batch: large enough to amortise thread hand-offs, small enough for smooth progress.
@@ -62,6 +67,19 @@ export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
       total: o.total,
       batchPieces,
       maxInFlight: o.pool.size * 2,
+      ...(o.pieces ? { ranges: toRanges(o.pieces) } : {}),
     });
   });
+}
+
+/** Ascending, de-duplicated runs of consecutive piece indices. */
+function toRanges(pieces: readonly number[]): { first: number; count: number }[] {
+  const sorted = [...new Set(pieces)].sort((a, b) => a - b);
+  const out: { first: number; count: number }[] = [];
+  for (const p of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.first + last.count === p) last.count++;
+    else out.push({ first: p, count: 1 });
+  }
+  return out;
 }

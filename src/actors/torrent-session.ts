@@ -15,6 +15,13 @@
  * Backpressure: each peer's credit follows its measured rate (pipelineDepth); requests stop while the
  * disk queue is above its high watermark or too many pieces wait for hashing; and the number of piece
  * buffers is capped — so memory does not grow with the file.
+ *
+ * Resume (src/core/resume-data.ts decides, src/storage/resume-file.ts stores): `start()` trusts the
+ * pieces the resume file lists when their files are unchanged and hashes only the pieces of changed
+ * files (all cores, `CheckProgress` events). The record is saved every `resumeIntervalMs` when a piece
+ * was verified since, on `stop()` and after a fatal write error — always data fsync first, mtimes
+ * second. A seed without `verify` serves at once: pieces not known verified are hashed when first read
+ * for upload, and a piece that fails is never sent (`PieceCorrupt`, then refused to every peer).
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
@@ -27,6 +34,7 @@ import { chokeRound, CHOKE_INTERVAL_MS, OptimisticState } from '../core/choker';
 import { BlockSpan, PiecePicker } from '../core/piece-picker';
 import { RateMeter, pipelineDepth } from '../core/rate-meter';
 import { Scheduler } from '../core/scheduler';
+import { TokenBucket } from '../core/token-bucket';
 import { EventInput } from '../events/engine-event';
 import { Metainfo, pieceHash, pieceSize } from '../protocol/metainfo';
 import { BitSet } from '../protocol/wire-codec';
@@ -34,6 +42,8 @@ import { PeerAddress } from '../protocol/tracker-codec';
 import { PieceStorage, StorageError } from '../storage/piece-storage';
 import { HashPool } from '../streams/hash-pool';
 import { hashFiles } from './create-actor';
+import { CurrentFile, bitfieldOf, planCheck } from '../core/resume-data';
+import { currentFiles, readResume, resumePath, toResumeFiles, writeResume } from '../storage/resume-file';
 
 export interface SessionOptions {
   meta: Metainfo;
@@ -54,8 +64,20 @@ export interface SessionOptions {
   pool?: HashPool;
   clock?: () => number;
   random?: () => number;
-  /** For tests: announce interval floor. */
+  /**
+   * Announce interval floor (default 30 s; lower for tests and LANs). The retry backoff after a tracker
+   * failure scales with it: first retry after half of it, capped at 60 times it (15 s and 30 min at 30 s).
+   */
   minAnnounceIntervalMs?: number;
+  /** Process-wide rate limits (`--max-down`, `--max-up`), shared by every peer. */
+  downBucket?: TokenBucket;
+  upBucket?: TokenBucket;
+  /** Hash every piece before starting, whatever the resume file says (`--verify`). */
+  verify?: boolean;
+  /** Resume file path; default `<dir>/.<name>.rxresume`; `false`: none. */
+  resumeFile?: string | false;
+  /** Save the resume file this often when something changed (default 5 s). */
+  resumeIntervalMs?: number;
 }
 
 export interface SessionStats {
@@ -85,8 +107,14 @@ type SessionIn =
 
 const MAX_HASH_QUEUE = 16;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** Redial backoff for a known address that refused or timed out: 5 s, 10 s, 20 s, then every 30 s. */
+const REDIAL_BASE_MS = 5_000;
+const REDIAL_MAX_MS = 30_000;
+/** Fewer connected peers than this while downloading: ask the tracker for more (within its min interval). */
+const FEW_PEERS = 3;
 const MAX_BAD_PIECES = 3;
 const READ_CACHE_PIECES = 16;
+const RESUME_INTERVAL_MS = 5_000;
 
 export class TorrentSession {
   readonly meta: Metainfo;
@@ -123,8 +151,22 @@ export class TorrentSession {
   private listenPort = 0;
   private stopped = false;
   private completed = false;
+  /** Every peer left while we were still downloading (said once, with `PeersLost`, until one is back). */
+  private peersLost = false;
   private readonly done = new EventEmitter();
   private readonly localAddresses: Set<string>;
+  /** Pieces verified by hash in this run or trusted from the resume file: what the resume file records. */
+  private readonly verified = new Set<number>();
+  /** Seed without --verify: pieces we serve but have not hashed yet (hashed on first upload read). */
+  private readonly unverified = new Set<number>();
+  /** Pieces whose bytes on disk failed that hash: never sent. */
+  private readonly corrupt = new Set<number>();
+  private readonly resumeFile: string | false;
+  private resumeDirty = false;
+  private saving: Promise<void> | null = null;
+  private resumeError: string | undefined;
+  /** The start-up check is done: from here on a resume save describes real state. */
+  private checked = false;
 
   constructor(private readonly o: SessionOptions) {
     this.meta = o.meta;
@@ -144,6 +186,7 @@ export class TorrentSession {
     this.storage = new PieceStorage(o.meta, o.dir);
     this.pool = o.pool ?? new HashPool();
     this.ownPool = !o.pool;
+    this.resumeFile = o.resumeFile ?? resumePath(o.dir, o.meta.name);
     this.localAddresses = new Set(['127.0.0.1', '::1', '0.0.0.0', '::']);
     for (const list of Object.values(os.networkInterfaces()))
       for (const a of list ?? []) this.localAddresses.add(a.address);
@@ -153,6 +196,8 @@ export class TorrentSession {
   /** Open (or create) the files, check what is already there, listen, and start announcing. */
   async start(): Promise<void> {
     const infoHash = this.meta.infoHashHex;
+    // Sizes and mtimes before open: opening may extend a short file, which is then a changed file.
+    const before = await currentFiles(this.storage.paths);
     const existing = await this.storage.open({ create: this.o.mode === 'leech' }).then(
       () => true,
       (err: unknown) => {
@@ -181,7 +226,8 @@ export class TorrentSession {
     this.sub.add(this.disk.pressure$.subscribe((on) => this.inbox.next({ type: 'DiskPressure', on })));
     this.sub.add(this.inbox.subscribe((m) => this.handle(m)));
 
-    await this.checkExisting();
+    await this.checkExisting(before);
+    this.checked = true;
     this.emit({
       category: 'piece',
       type: 'CheckFinished',
@@ -201,6 +247,9 @@ export class TorrentSession {
     await this.listen();
     this.timers.push(setInterval(() => this.inbox.next({ type: 'Tick' }), 1000));
     this.timers.push(setInterval(() => this.inbox.next({ type: 'ChokeRound' }), CHOKE_INTERVAL_MS));
+    this.timers.push(
+      setInterval(() => void this.saveResume(), this.o.resumeIntervalMs ?? RESUME_INTERVAL_MS),
+    );
     for (const t of this.timers) t.unref();
 
     if (this.o.trackers.length > 0) {
@@ -216,6 +265,12 @@ export class TorrentSession {
         }),
         random: this.random,
         minIntervalMs: this.o.minAnnounceIntervalMs,
+        ...(this.o.minAnnounceIntervalMs !== undefined
+          ? {
+              backoffBaseMs: Math.min(15_000, this.o.minAnnounceIntervalMs / 2),
+              backoffMaxMs: Math.min(30 * 60_000, this.o.minAnnounceIntervalMs * 60),
+            }
+          : {}),
       });
       this.sub.add(
         this.announcer.peers$.subscribe((peers) => this.inbox.next({ type: 'PeersFound', peers })),
@@ -241,7 +296,7 @@ export class TorrentSession {
     const now = this.clock();
     return {
       pieces: this.meta.pieceCount,
-      have: this.picker.haveCount(),
+      have: this.picker.haveCount() - this.corrupt.size,
       bytesHave: this.meta.length - this.bytesLeft(),
       downloaded: this.stats.downloaded,
       uploaded: this.stats.uploaded,
@@ -278,7 +333,12 @@ export class TorrentSession {
     await announcer?.stop().catch(() => undefined);
     this.sub.unsubscribe();
     this.disk?.stop();
-    await this.storage.close().catch(() => undefined);
+    // Resume last: data flushed and closed first, so the mtimes it records include every write.
+    const closed = await this.storage.close().then(
+      () => true,
+      () => false,
+    );
+    if (closed) await this.saveResume(true);
     if (this.ownPool) await this.pool.close();
     this.emit({
       category: 'engine',
@@ -291,36 +351,127 @@ export class TorrentSession {
 
   // ------------------------------------------------------------------------------------------ startup
 
-  private async checkExisting(): Promise<void> {
-    const sizes = await Promise.all(
-      this.storage.paths.map((p) =>
-        import('node:fs/promises').then((fs) =>
-          fs.stat(p).then(
-            (s) => s.blocks,
-            () => 0,
-          ),
-        ),
-      ),
-    );
-    // Files we just created are sparse and empty: nothing to check.
-    if (sizes.every((b) => b === 0) && this.o.mode === 'leech') return;
+  /**
+   * What is already on disk: trusted from the resume file where its files are unchanged, hashed (only
+   * those pieces, on every core) where they changed; a seed without `verify` hashes nothing now.
+   */
+  private async checkExisting(before: (CurrentFile | null)[]): Promise<void> {
+    const m = this.meta;
+    const loaded = this.resumeFile
+      ? await readResume(this.resumeFile, {
+          infoHashHex: m.infoHashHex,
+          pieceLength: m.pieceLength,
+          pieceCount: m.pieceCount,
+          fileCount: m.files.length,
+        })
+      : ({ ok: false, reason: 'resume disabled' } as const);
+    const record = loaded.ok ? loaded.record : undefined;
+    const sizesOk = m.files.every((f, i) => before[i]?.size === f.length);
+    const lazy = this.o.mode === 'seed' && !this.o.verify && sizesOk;
+    // A seed whose files have the wrong size re-checks everything, as it always did.
+    const force = this.o.verify === true || (this.o.mode === 'seed' && !sizesOk);
+    const plan = planCheck(m, record, before, force);
+    for (const i of plan.trusted) this.markVerified(i);
+    this.emit({
+      category: 'storage',
+      type: 'ResumeLoaded',
+      torrent: m.infoHashHex,
+      resume: loaded.ok ? 'ok' : loaded.reason,
+      trusted: plan.trusted.length,
+      recheck: lazy ? 0 : plan.recheck.length,
+      changedFiles: plan.changedFiles.map((i) => this.storage.paths[i]),
+    });
+    this.resumeDirty = true; // say what we found (and drop a stale or corrupt record) at the next save
+    if (lazy) {
+      for (let i = 0; i < m.pieceCount; i++) {
+        if (this.verified.has(i)) continue;
+        this.unverified.add(i);
+        this.scheduler.pieceDone(i);
+      }
+      return;
+    }
+    if (plan.recheck.length === 0) return;
     const started = this.clock();
     const hashes = await hashFiles({
       layout: this.storage.layout(),
-      total: this.meta.length,
-      pieceLength: this.meta.pieceLength,
+      total: m.length,
+      pieceLength: m.pieceLength,
       pool: this.pool,
+      pieces: plan.recheck,
+      onEvent: (e) => {
+        if (e.type === 'PiecesHashed')
+          this.emit({
+            category: 'piece',
+            type: 'CheckProgress',
+            level: 'debug',
+            torrent: m.infoHashHex,
+            done: e.done,
+            pieces: e.pieces,
+            bytes: e.bytes,
+          });
+      },
     });
-    for (let i = 0; i < this.meta.pieceCount; i++) {
-      if (hashes.subarray(i * 20, i * 20 + 20).equals(pieceHash(this.meta, i))) this.scheduler.pieceDone(i);
-    }
+    plan.recheck.forEach((index, k) => {
+      if (hashes.subarray(k * 20, k * 20 + 20).equals(pieceHash(m, index))) this.markVerified(index);
+    });
     this.emit({
       category: 'piece',
       type: 'PiecesChecked',
-      torrent: this.meta.infoHashHex,
+      torrent: m.infoHashHex,
       ms: this.clock() - started,
+      checked: plan.recheck.length,
       have: this.picker.haveCount(),
     });
+  }
+
+  private markVerified(index: number): void {
+    this.verified.add(index);
+    this.unverified.delete(index);
+    this.resumeDirty = true;
+    this.scheduler.pieceDone(index);
+  }
+
+  /**
+   * Records the verified pieces: bitfield first, then data fsync, then the files' sizes and mtimes, then
+   * an atomic write. A failure keeps the previous file (it stays valid: it never claims more than was on
+   * disk) and is reported once per distinct message.
+   */
+  private saveResume(force = false): Promise<void> {
+    const file = this.resumeFile;
+    if (!file || !this.checked || (!force && !this.resumeDirty)) return Promise.resolve();
+    if (this.saving) return force ? this.saving.then(() => this.saveResume(true)) : this.saving;
+    this.resumeDirty = false;
+    const verified = bitfieldOf(this.meta.pieceCount, this.verified);
+    const m = this.meta;
+    this.saving = (async () => {
+      await this.storage.flush();
+      const files = toResumeFiles(await currentFiles(this.storage.paths));
+      await writeResume(file, {
+        infoHash: m.infoHashHex,
+        pieceLength: m.pieceLength,
+        pieceCount: m.pieceCount,
+        verified,
+        files,
+      });
+      this.resumeError = undefined;
+    })()
+      .catch((err: Error) => {
+        this.resumeDirty = true;
+        if (this.resumeError === err.message) return;
+        this.resumeError = err.message;
+        this.emit({
+          category: 'storage',
+          type: 'ResumeSaveFailed',
+          level: 'warn',
+          torrent: m.infoHashHex,
+          path: file,
+          message: `cannot save resume data to ${file}: ${err.message}`,
+        });
+      })
+      .finally(() => {
+        this.saving = null;
+      });
+    return this.saving;
   }
 
   private listen(): Promise<void> {
@@ -385,7 +536,11 @@ export class TorrentSession {
   private learnPeer(p: PeerAddress): void {
     if (!net.isIP(p.ip) || p.port <= 0 || p.port > 65535) return;
     const key = addressKey(p.ip, p.port);
-    if (this.isSelf(p.ip, p.port) || this.banned.has(p.ip) || this.known.has(key)) return;
+    const k = this.known.get(key);
+    // Listed again (by a tracker reply): fresh evidence it is there, so dial it without waiting out the
+    // backoff; an address banned for bad data stays out.
+    if (k && k.nextTry !== Number.MAX_SAFE_INTEGER) k.nextTry = 0;
+    if (this.isSelf(p.ip, p.port) || this.banned.has(p.ip) || k) return;
     if (p.peerId && Buffer.from(p.peerId).equals(this.o.peerId)) return;
     this.known.set(key, { ip: p.ip, port: p.port, failures: 0, nextTry: 0, seed: false });
   }
@@ -415,7 +570,7 @@ export class TorrentSession {
       socket.destroy();
       if (!this.connecting.delete(key)) return;
       k.failures++;
-      k.nextTry = this.clock() + Math.min(300_000, 5_000 * 2 ** Math.min(6, k.failures));
+      k.nextTry = this.clock() + Math.min(REDIAL_MAX_MS, REDIAL_BASE_MS * 2 ** Math.min(6, k.failures - 1));
       this.emit({ category: 'peer', type: 'ConnectFailed', level: 'debug', peer: key, reason: why });
     };
     socket.once('error', (err) => fail(err.message));
@@ -453,6 +608,8 @@ export class TorrentSession {
       geometry: this.meta,
       ourBitfield: () => this.ourBitfield(),
       clock: this.clock,
+      downBucket: this.o.downBucket,
+      upBucket: this.o.upBucket,
     });
     this.peers.set(key, conn);
     this.scheduler.addPeer(key);
@@ -478,6 +635,10 @@ export class TorrentSession {
           fast: e.fast,
           outgoing: conn.outgoing,
         });
+        if (this.peersLost) {
+          this.peersLost = false;
+          this.emit({ category: 'peer', type: 'PeersReturned', torrent: this.meta.infoHashHex, peer: id });
+        }
         return;
       }
       case 'PeerGotBitfield':
@@ -533,11 +694,29 @@ export class TorrentSession {
           uploaded: conn.uploaded,
         });
         if (e.violation) this.strike(id, e.reason);
+        if (!this.completed && conn.handshaked) this.onPeerLeft();
         this.fillAll();
         this.connectMore();
         return;
       }
     }
+  }
+
+  /** While downloading: ask for peers when few are left, and say once that none are. */
+  private onPeerLeft(): void {
+    let connected = 0;
+    for (const c of this.peers.values()) if (c.handshaked && !c.closed) connected++;
+    if (connected < FEW_PEERS) this.announcer?.needPeers();
+    if (connected > 0 || this.peersLost) return;
+    this.peersLost = true;
+    this.emit({
+      category: 'peer',
+      type: 'PeersLost',
+      level: 'warn',
+      torrent: this.meta.infoHashHex,
+      have: this.picker.haveCount(),
+      pieces: this.meta.pieceCount,
+    });
   }
 
   private updateInterest(conn: PeerConnection): void {
@@ -622,6 +801,8 @@ export class TorrentSession {
   private onPieceWritten(index: number): void {
     if (this.picker.hasPiece(index)) return;
     this.scheduler.pieceDone(index);
+    this.verified.add(index);
+    this.resumeDirty = true;
     this.emit({
       category: 'piece',
       type: 'PieceVerified',
@@ -665,6 +846,7 @@ export class TorrentSession {
 
   private onWriteFailed(m: { index: number; message: string; code?: string; path?: string }): void {
     this.scheduler.pieceAbandoned(m.index);
+    void this.saveResume(); // what is verified stays verified on the next start
     this.emit({
       category: 'error',
       type: 'WriteFailed',
@@ -711,7 +893,7 @@ export class TorrentSession {
   // ------------------------------------------------------------------------------------------ uploads
 
   private serveBlock(conn: PeerConnection, span: BlockSpan): void {
-    if (!this.picker.hasPiece(span.index)) {
+    if (!this.picker.hasPiece(span.index) || this.corrupt.has(span.index)) {
       conn.send({ type: 'BlockUnavailable', span });
       return;
     }
@@ -723,13 +905,14 @@ export class TorrentSession {
         this.upRate.add(span.length, this.clock());
       },
       (err: Error) => {
-        this.emit({
-          category: 'error',
-          type: 'ReadFailed',
-          level: 'error',
-          index: span.index,
-          message: err.message,
-        });
+        if (!this.corrupt.has(span.index))
+          this.emit({
+            category: 'error',
+            type: 'ReadFailed',
+            level: 'error',
+            index: span.index,
+            message: err.message,
+          });
         conn.send({ type: 'BlockUnavailable', span });
       },
     );
@@ -744,11 +927,34 @@ export class TorrentSession {
       return p;
     }
     p = this.storage.readPiece(index);
+    if (this.unverified.has(index)) p = p.then((bytes) => this.verifyRead(index, bytes));
     p.catch(() => this.readCache.delete(index));
     this.readCache.set(index, p);
     if (this.readCache.size > READ_CACHE_PIECES)
       this.readCache.delete(this.readCache.keys().next().value as number);
     return p;
+  }
+
+  /** A seed's first read of a piece it has not hashed: the bytes go out only if they match. */
+  private async verifyRead(index: number, bytes: Buffer): Promise<Buffer> {
+    const { hash, bytes: back } = await this.pool.hashOwned(bytes);
+    if (hash.equals(pieceHash(this.meta, index))) {
+      if (this.unverified.delete(index)) this.markVerified(index);
+      return back;
+    }
+    if (!this.corrupt.has(index)) {
+      this.corrupt.add(index);
+      this.unverified.delete(index);
+      this.emit({
+        category: 'error',
+        type: 'PieceCorrupt',
+        level: 'error',
+        torrent: this.meta.infoHashHex,
+        index,
+        message: `piece ${index} on disk does not match the torrent (file changed?); not sending it — run with --verify to check every piece`,
+      });
+    }
+    throw new StorageError('hash-mismatch', undefined, `piece ${index} failed its hash check`);
   }
 
   // ------------------------------------------------------------------------------------------ timers
@@ -827,7 +1033,8 @@ export class TorrentSession {
 
   private ourBitfield(): BitSet {
     const bits = BitSet.empty(this.meta.pieceCount);
-    for (let i = 0; i < this.meta.pieceCount; i++) if (this.picker.hasPiece(i)) bits.set(i);
+    for (let i = 0; i < this.meta.pieceCount; i++)
+      if (this.picker.hasPiece(i) && !this.corrupt.has(i)) bits.set(i);
     return bits;
   }
 

@@ -9,12 +9,14 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { TorrentSession } from '../actors/torrent-session';
+import { TokenBucket, parseRate } from '../core/token-bucket';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { PeerAddress } from '../protocol/tracker-codec';
+import { EventInput } from '../events/engine-event';
 import { StorageError } from '../storage/piece-storage';
 import { CliContext, CliError } from './context';
 import { loadTorrent } from './load-torrent';
-import { formatBytes } from './progress';
+import { formatBytes, progress } from './progress';
 
 interface PeerOptions {
   file: string;
@@ -27,6 +29,10 @@ interface PeerOptions {
   maxPeers: string;
   uploadSlots: string;
   progressInterval: string;
+  minAnnounceInterval: string;
+  maxDown?: string;
+  maxUp?: string;
+  verify?: boolean;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -58,11 +64,20 @@ function peerCommand(mode: 'seed' | 'leech', description: string, context: () =>
     .option('--peer <host:port>', 'also connect to this peer directly (repeatable)', collect, [])
     .option('--max-peers <n>', 'most connections', '60')
     .option('--upload-slots <n>', 'peers unchoked at once', '8')
+    .option('--verify', 'hash every piece before starting, whatever the resume data says')
+    .option('--max-down <rate>', 'download limit in bytes/s for all peers together, e.g. 5M, 500K (0 = none)')
+    .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)')
     .addOption(
       new Option(
         '--progress-interval <seconds>',
         'seconds between plain progress lines when not on a terminal',
       ).default('5'),
+    )
+    .addOption(
+      new Option(
+        '--min-announce-interval <seconds>',
+        'lowest announce interval taken from the tracker; tracker retries back off from half of it (for testing / LANs)',
+      ).default('30'),
     )
     .addHelpText(
       'after',
@@ -76,6 +91,7 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   const maxPeers = intOption(o.maxPeers, '--max-peers', 1, 10_000);
   const uploadSlots = intOption(o.uploadSlots, '--upload-slots', 1, 1000);
   const interval = intOption(o.progressInterval, '--progress-interval', 1, 3600);
+  const minAnnounce = intOption(o.minAnnounceInterval, '--min-announce-interval', 1, 3600);
   let extraTiers: string[][];
   let peers: PeerAddress[];
   try {
@@ -93,7 +109,14 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     Buffer.from('-RX0100-'),
     Buffer.from(randomBytes(12).toString('base64url').slice(0, 12)),
   ]);
+  const now = Date.now();
+  const downBucket = new TokenBucket(rateOption(o.maxDown, '--max-down'));
+  const upBucket = new TokenBucket(rateOption(o.maxUp, '--max-up'));
+  downBucket.reserve(0, now);
+  upBucket.reserve(0, now);
   const session = new TorrentSession({
+    downBucket,
+    upBucket,
     meta,
     dir: path.resolve(o.dir),
     mode,
@@ -104,9 +127,17 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     peers,
     maxPeers,
     uploadSlots,
+    verify: o.verify === true,
+    minAnnounceIntervalMs: minAnnounce * 1000,
   });
   const detach = ctx.log.attach(session.events$);
+  // State changes worth a line even without -v (each is said once per change, never per retry).
+  session.events$.subscribe((e) => {
+    const text = notice(e);
+    if (text) ctx.stderr.write(`${text}\n`);
+  });
   const started = Date.now();
+  showCheck(session, ctx.stderr);
   try {
     await session.start();
   } catch (err) {
@@ -151,7 +182,28 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   let stopNow: () => void = () => undefined;
   await new Promise<void>((resolve) => {
     stopNow = resolve;
-    rl.on('line', () => resolve());
+    // Enter (an empty line) stops; `rate <down> <up>` changes the limits while running.
+    rl.on('line', (text) => {
+      const words = text.trim().split(/\s+/).filter(Boolean);
+      if (words.length === 0 || ['stop', 'quit', 'exit'].includes(words[0])) return resolve();
+      if (words[0] === 'rate' && words.length === 3) {
+        try {
+          const [d, u] = [parseRate(words[1]), parseRate(words[2])];
+          downBucket.setRate(d, Date.now());
+          upBucket.setRate(u, Date.now());
+          ctx.log.emit({ category: 'engine', type: 'RateLimitsChanged', maxDown: d, maxUp: u });
+          ctx.stdout.write(
+            `rate limits: down ${d ? `${formatBytes(d)}/s` : 'unlimited'}, up ${u ? `${formatBytes(u)}/s` : 'unlimited'}\n`,
+          );
+        } catch (err) {
+          ctx.stderr.write(`${(err as Error).message}\n`);
+        }
+        return;
+      }
+      ctx.stderr.write(
+        'commands: rate <down> <up> (e.g. rate 5M 500K, 0 = unlimited); an empty line (Enter) stops\n',
+      );
+    });
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     session.onFatal((err) => {
@@ -182,6 +234,47 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   );
   process.stdin.destroy();
   if (fatal) throw new CliError((fatal as Error).message);
+}
+
+/** The start-up check: a redrawn line on a TTY, one final line otherwise (only when something was hashed). */
+function showCheck(session: TorrentSession, out: NodeJS.WriteStream): void {
+  const bar = progress(out);
+  let total = 0;
+  const sub = session.events$.subscribe((e) => {
+    if (e.type === 'CheckProgress') {
+      total = Number(e.pieces);
+      bar.update(Number(e.done), total, `checking ${Number(e.done)}/${total} pieces`);
+    } else if (e.type === 'PiecesChecked') {
+      bar.finish(
+        `checked ${String(e.checked)} pieces in ${(Number(e.ms) / 1000).toFixed(1)} s: ${String(e.have)}/${session.meta.pieceCount} pieces here`,
+      );
+    } else if (e.type === 'CheckFinished') sub.unsubscribe();
+  });
+}
+
+function rateOption(v: string | undefined, name: string): number {
+  if (v === undefined) return 0;
+  try {
+    return parseRate(v);
+  } catch (err) {
+    throw new CliError(`${name}: ${(err as Error).message}`, 2);
+  }
+}
+
+/** A line for the user when the tracker or the swarm changes state; undefined for everything else. */
+function notice(e: EventInput): string | undefined {
+  switch (e.type) {
+    case 'TrackerFailed':
+      return `tracker unreachable (${String(e.message)}); retrying in ${Math.ceil(Number(e.retryInMs) / 1000)} s, connected peers carry on`;
+    case 'TrackerRecovered':
+      return `tracker ${String(e.url)} answers again`;
+    case 'PeersLost':
+      return `no peers left (${String(e.have)}/${String(e.pieces)} pieces kept); waiting for peers`;
+    case 'PeersReturned':
+      return `peer ${String(e.peer)} connected; downloading again`;
+    default:
+      return undefined;
+  }
 }
 
 function intOption(v: string, name: string, min: number, max: number): number {

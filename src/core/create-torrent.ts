@@ -2,6 +2,9 @@
  * The pure logic of `create`: hands out piece batches to hash with a bounded number in flight, collects
  * the hashes in order, and reports progress. The runtime (src/actors/create-actor.ts) performs the
  * `HashBatch` effects on the hash pool; this module never touches a file or a thread.
+ *
+ * By default every piece is hashed; `Start.ranges` restricts it to some pieces (a resume re-check of
+ * the pieces of changed files). Progress and `Finish` then count and return only those, in order.
  */
 import { Step } from '../actors/actor';
 
@@ -12,10 +15,14 @@ export interface CreateState {
   total: number;
   batchPieces: number;
   maxInFlight: number;
-  /** First piece of the next batch to hand out. */
+  /** The batches to hash, ascending and disjoint. */
+  plan: readonly { first: number; count: number }[];
+  /** Pieces in `plan`. */
+  planned: number;
+  /** Index in `plan` of the next batch to hand out. */
   next: number;
   inFlight: number;
-  /** Hashes per batch, indexed by batch number. */
+  /** Hashes per batch, indexed like `plan`. */
   batches: readonly (Buffer | undefined)[];
   piecesDone: number;
   bytesDone: number;
@@ -29,6 +36,8 @@ export type CreateIn =
       total: number;
       batchPieces: number;
       maxInFlight: number;
+      /** Only these piece ranges (ascending, disjoint); default every piece. */
+      ranges?: readonly { first: number; count: number }[];
     }
   | { type: 'BatchHashed'; first: number; hashes: Buffer }
   | { type: 'HashFailed'; first: number; message: string; path?: string };
@@ -49,6 +58,8 @@ export const initialCreateState: CreateState = {
   total: 0,
   batchPieces: 1,
   maxInFlight: 1,
+  plan: [],
+  planned: 0,
   next: 0,
   inFlight: 0,
   batches: [],
@@ -62,55 +73,68 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
   switch (m.type) {
     case 'Start': {
       if (s.phase !== 'idle') return { state: s };
+      const batchPieces = Math.max(1, m.batchPieces);
+      const plan: { first: number; count: number }[] = [];
+      for (const r of m.ranges ?? [{ first: 0, count: m.pieceCount }]) {
+        const end = Math.min(m.pieceCount, r.first + r.count);
+        for (let f = Math.max(0, r.first); f < end; f += batchPieces)
+          plan.push({ first: f, count: Math.min(batchPieces, end - f) });
+      }
+      const planned = plan.reduce((n, b) => n + b.count, 0);
+      const bytes = plan.reduce((n, b) => n + batchBytes(m, b), 0);
+      const started: CreateOut = {
+        category: 'create',
+        type: 'HashingStarted',
+        pieces: planned,
+        bytes,
+        pieceLength: m.pieceLength,
+      };
       const base: CreateState = {
         ...s,
         phase: 'hashing',
         pieceCount: m.pieceCount,
         pieceLength: m.pieceLength,
         total: m.total,
-        batchPieces: Math.max(1, m.batchPieces),
+        batchPieces,
         maxInFlight: Math.max(1, m.maxInFlight),
+        plan,
+        planned,
       };
+      if (planned === 0) {
+        return {
+          state: { ...base, phase: 'done' },
+          effects: [{ type: 'Finish', pieces: Buffer.alloc(0) }],
+          events: [started, { category: 'create', type: 'HashingFinished', pieces: 0, bytes: 0 }],
+        };
+      }
       const { state, effects } = dispatch(base);
-      return {
-        state,
-        effects,
-        events: [
-          {
-            category: 'create',
-            type: 'HashingStarted',
-            pieces: m.pieceCount,
-            bytes: m.total,
-            pieceLength: m.pieceLength,
-          },
-        ],
-      };
+      return { state, effects, events: [started] };
     }
     case 'BatchHashed': {
       if (s.phase !== 'hashing') return { state: s };
-      const b = Math.floor(m.first / s.batchPieces);
+      const b = planIndex(s.plan, m.first);
+      if (b < 0 || s.batches[b] !== undefined) return { state: s };
       const batches = s.batches.slice();
       batches[b] = m.hashes;
-      const count = m.hashes.length / 20;
-      const piecesDone = s.piecesDone + count;
-      const bytesDone = Math.min(s.total, piecesDone * s.pieceLength);
+      const piecesDone = s.piecesDone + s.plan[b].count;
+      const bytesDone = s.bytesDone + batchBytes(s, s.plan[b]);
       const progressed: CreateState = { ...s, batches, inFlight: s.inFlight - 1, piecesDone, bytesDone };
       const progress: CreateOut = {
         category: 'create',
         type: 'PiecesHashed',
         done: piecesDone,
-        pieces: s.pieceCount,
+        pieces: s.planned,
         bytes: bytesDone,
         level: 'debug',
       };
-      if (piecesDone === s.pieceCount) {
+      if (piecesDone === s.planned) {
         const pieces = Buffer.concat(batches as Buffer[]);
         return {
           state: { ...progressed, phase: 'done', batches: [] },
           effects: [{ type: 'Finish', pieces }],
           events: [
             progress,
-            { category: 'create', type: 'HashingFinished', pieces: s.pieceCount, bytes: s.total },
+            { category: 'create', type: 'HashingFinished', pieces: s.planned, bytes: bytesDone },
           ],
         };
       }
@@ -131,11 +155,28 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
 function dispatch(s: CreateState): { state: CreateState; effects: CreateEffect[] } {
   const effects: CreateEffect[] = [];
   let { next, inFlight } = s;
-  while (inFlight < s.maxInFlight && next < s.pieceCount) {
-    const count = Math.min(s.batchPieces, s.pieceCount - next);
-    effects.push({ type: 'HashBatch', first: next, count });
-    next += count;
+  while (inFlight < s.maxInFlight && next < s.plan.length) {
+    effects.push({ type: 'HashBatch', ...s.plan[next] });
+    next++;
     inFlight++;
   }
   return { state: { ...s, next, inFlight }, effects };
+}
+
+/** Bytes in a batch (the last piece of the torrent may be short). */
+function batchBytes(g: { pieceLength: number; total: number }, b: { first: number; count: number }): number {
+  return Math.min(g.total, (b.first + b.count) * g.pieceLength) - b.first * g.pieceLength;
+}
+
+/** Index of the batch starting at `first` in an ascending plan, or -1. */
+function planIndex(plan: readonly { first: number }[], first: number): number {
+  let lo = 0;
+  let hi = plan.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (plan[mid].first === first) return mid;
+    if (plan[mid].first < first) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }

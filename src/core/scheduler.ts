@@ -196,6 +196,9 @@ export class Scheduler {
     if (!p || this.paused || this.picker.isComplete()) return [];
     const room = p.depth - p.outstanding.size;
     if (room <= 0) return [];
+    // Refill in batches (a quarter of the pipeline, at most 16) rather than one request per block
+    // received: each batch is one socket write instead of one per request. An idle peer always fills.
+    if (p.outstanding.size > 0 && room < Math.min(16, Math.max(1, Math.floor(p.depth / 4)))) return [];
     const inProgress = new Set(this.picker.piecesInProgress());
     // Pieces stay "in progress" in the picker until verified, so this also counts pieces being hashed or
     // written. The predicate admits new pieces only while under the cap (the picker takes every piece it

@@ -52,6 +52,32 @@ describe('HashPool and hashFiles', () => {
     expect(events[events.length - 1]).toBe('HashingFinished');
   });
 
+  it('hashes only the pieces asked for (a resume re-check), in ascending order, with progress', async () => {
+    const pl = 16384;
+    const all = pseudoRandomBytes(pl * 40 + 5, 4);
+    const p = path.join(dir, 'subset');
+    fs.writeFileSync(p, all);
+    const want = [39, 3, 4, 5, 40, 17, 3];
+    const sha = (i: number): Buffer =>
+      createHash('sha1')
+        .update(all.subarray(i * pl, (i + 1) * pl))
+        .digest();
+    const done: number[] = [];
+    const got = await hashFiles({
+      layout: [{ path: p, length: all.length, offset: 0 }],
+      total: all.length,
+      pieceLength: pl,
+      pool,
+      pieces: want,
+      onEvent: (e) => e.type === 'PiecesHashed' && done.push(e.done),
+    });
+    expect(got).toEqual(Buffer.concat([3, 4, 5, 17, 39, 40].map(sha)));
+    expect(done.at(-1)).toBe(6);
+    expect(await hashFiles({ layout: [], total: all.length, pieceLength: pl, pool, pieces: [] })).toEqual(
+      Buffer.alloc(0),
+    );
+  });
+
   it('reports a file that shrank while hashing, naming it', async () => {
     const p = path.join(dir, 'shrunk');
     fs.writeFileSync(p, Buffer.alloc(100));

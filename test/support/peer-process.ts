@@ -69,7 +69,7 @@ export async function startPeer(mode: 'seed' | 'leech', name: string, spec: Peer
     },
   };
   try {
-    const m = await w.waitFor(/on port (\d+);/);
+    const m = await w.waitFor(/on port (\d+)[;,]/); // `, N pieces already here;` after a resume
     proc.port = Number(m[1]);
   } catch (err) {
     await w.kill();
