@@ -12,7 +12,10 @@ export interface Watched {
   stdout(): string;
   stderr(): string;
   /** Resolve with the first match of `re` in stdout (default) or stderr; reject on exit or after `timeoutMs`. */
-  waitFor(re: RegExp, opts?: { stream?: 'stdout' | 'stderr'; timeoutMs?: number }): Promise<RegExpExecArray>;
+  waitFor(
+    re: RegExp,
+    opts?: { stream?: 'stdout' | 'stderr'; from?: number; timeoutMs?: number },
+  ): Promise<RegExpExecArray>;
   /** Exit code (or signal name) once the process ends. */
   exited: Promise<number | string | null>;
   hasExited(): boolean;
@@ -46,7 +49,8 @@ export function watch(child: ChildProcess, name: string): Watched {
     new Promise((resolve, reject) => {
       const stream = opts.stream ?? 'stdout';
       const check = (): void => {
-        const m = re.exec(out[stream]);
+        // A fresh non-global copy: a /g pattern's lastIndex would make repeated checks skip matches.
+        const m = new RegExp(re.source, re.flags.replace('g', '')).exec(out[stream].slice(opts.from ?? 0));
         if (m) {
           done();
           resolve(m);
