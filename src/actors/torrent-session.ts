@@ -114,6 +114,8 @@ const REDIAL_MAX_MS = 30_000;
 const FEW_PEERS = 3;
 const MAX_BAD_PIECES = 3;
 const READ_CACHE_PIECES = 16;
+/** Periodic resume saves fsync the data at most this often (forced saves always do). */
+const DATA_SYNC_INTERVAL_MS = 60_000;
 const RESUME_INTERVAL_MS = 5_000;
 
 export class TorrentSession {
@@ -424,6 +426,9 @@ export class TorrentSession {
     });
   }
 
+  /** When data was last fsync'd for a resume save (clock ms). */
+  private lastDataSync = 0;
+
   private markVerified(index: number): void {
     this.verified.add(index);
     this.unverified.delete(index);
@@ -435,6 +440,13 @@ export class TorrentSession {
    * Records the verified pieces: bitfield first, then data fsync, then the files' sizes and mtimes, then
    * an atomic write. A failure keeps the previous file (it stays valid: it never claims more than was on
    * disk) and is reported once per distinct message.
+   *
+   * The data fsync runs on forced saves (stop, fatal error) and at most once a minute otherwise: an fsync
+   * every 5 s of a file written at LAN speed flushes a gigabyte at a time and halved a 4 GiB download's
+   * speed. The saves in between still record mtimes taken after the writes: after a process crash the
+   * page cache holds the data anyway, and after a power cut a file whose mtime still matches had its
+   * hole-filling writes committed before that metadata (ext4's default ordered mode); any other file no
+   * longer matches and is re-checked.
    */
   private saveResume(force = false): Promise<void> {
     const file = this.resumeFile;
@@ -443,8 +455,13 @@ export class TorrentSession {
     this.resumeDirty = false;
     const verified = bitfieldOf(this.meta.pieceCount, this.verified);
     const m = this.meta;
+    const now = this.clock();
+    const sync = force || now - this.lastDataSync >= DATA_SYNC_INTERVAL_MS;
     this.saving = (async () => {
-      await this.storage.flush();
+      if (sync) {
+        await this.storage.flush();
+        this.lastDataSync = now;
+      }
       const files = toResumeFiles(await currentFiles(this.storage.paths));
       await writeResume(file, {
         infoHash: m.infoHashHex,

@@ -55,6 +55,12 @@ export interface PickOptions {
   endgame?: boolean;
   /** Block keys (`picker.blockKey(span)`) already requested from this peer; never offered again. */
   exclude?: { has(key: number): boolean };
+  /**
+   * Start at most this many pieces that have no progress yet (default: no limit). A caller that caps the
+   * pieces in progress passes its remaining room: at 0 the scan over new pieces is skipped entirely,
+   * which keeps a pick O(pieces in progress) rather than O(missing pieces) while the cap is reached.
+   */
+  maxNewPieces?: number;
 }
 
 export interface PiecePickerOptions {
@@ -251,7 +257,9 @@ export class PiecePicker {
     }
 
     // (b)/(c) New pieces. Skipped when every missing piece is already in progress (then a scan finds nothing).
-    if (out.length < n && this.untouched > 0 && this.size > 0) {
+    const maxNew = opts.maxNewPieces ?? Infinity;
+    if (out.length < n && this.untouched > 0 && this.size > 0 && maxNew > 0) {
+      let started = 0;
       // While we have almost nothing, a rare piece would take long to finish; a random one gives us
       // something to trade sooner. The permutation is shuffled, so a random starting point is a random pick.
       const start = this.verified < this.randomFirstPieces ? this.randInt(this.size) : 0;
@@ -261,6 +269,7 @@ export class PiecePicker {
         const index = this.order[at];
         if (this.progress.has(index) || !has(index)) continue;
         this.takeBlocks(index, undefined, out, n, exclude);
+        if (++started >= maxNew) break;
       }
     }
 
@@ -430,6 +439,11 @@ export class PiecePicker {
   /** Pieces with some block requested or received, oldest first. */
   piecesInProgress(): number[] {
     return [...this.progress.keys()];
+  }
+
+  /** How many pieces are in progress (no array built). */
+  piecesInProgressCount(): number {
+    return this.progress.size;
   }
 
   /** State of one block (a piece we have reports 'written'). */

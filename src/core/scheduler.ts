@@ -199,18 +199,10 @@ export class Scheduler {
     // Refill in batches (a quarter of the pipeline, at most 16) rather than one request per block
     // received: each batch is one socket write instead of one per request. An idle peer always fills.
     if (p.outstanding.size > 0 && room < Math.min(16, Math.max(1, Math.floor(p.depth / 4)))) return [];
-    const inProgress = new Set(this.picker.piecesInProgress());
     // Pieces stay "in progress" in the picker until verified, so this also counts pieces being hashed or
-    // written. The predicate admits new pieces only while under the cap (the picker takes every piece it
-    // is told the peer has, so counting admissions here is exact).
-    let newPieces = 0;
-    const has = (i: number): boolean => {
-      if (!(p.seed || p.has.get(i)) || (p.chokesUs && !p.allowedFast.has(i))) return false;
-      if (inProgress.has(i)) return true;
-      if (inProgress.size + newPieces >= this.opts.maxPiecesInProgress) return false;
-      newPieces++;
-      return true;
-    };
+    // written; the picker starts new pieces only into the room left under the cap.
+    const roomForPieces = Math.max(0, this.opts.maxPiecesInProgress - this.picker.piecesInProgressCount());
+    const has = (i: number): boolean => (p.seed || p.has.get(i)) && (!p.chokesUs || p.allowedFast.has(i));
     if (p.chokesUs && p.allowedFast.size === 0) return [];
     const endgame = this.picker.unrequestedBlocks() === 0;
     // Endgame duplicates only go to a peer with nothing else in flight, a few at a time (as libtorrent
@@ -218,7 +210,11 @@ export class Scheduler {
     // when the pipelines are deep, because the cancels arrive after the blocks were sent.
     if (endgame && p.outstanding.size > 0) return [];
     const n = endgame ? Math.min(room, ENDGAME_BATCH) : room;
-    const spans = this.picker.pick(has, n, { endgame, exclude: { has: (k) => p.outstanding.has(k) } });
+    const spans = this.picker.pick(has, n, {
+      endgame,
+      exclude: { has: (k) => p.outstanding.has(k) },
+      maxNewPieces: roomForPieces,
+    });
     for (const span of spans) {
       this.picker.requested(span);
       p.outstanding.set(this.picker.blockKey(span), { span, at: now });
