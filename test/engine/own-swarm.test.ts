@@ -4,11 +4,17 @@
  * compared byte for byte with its source; what happened between the peers is read from each process's
  * `--events` JSONL log.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sameTree, until } from '../support/child-process';
 import { PeerProcess, downloadedByPeer, startPeer } from '../support/peer-process';
-import { pseudoRandomBytes, runCli, tempDir } from '../support/run-cli';
+import { tempDir } from '../support/run-cli';
+import {
+  Content,
+  MadeTorrent,
+  makeTorrent as makeTorrentIn,
+  stoppedStats,
+  subDir,
+} from '../support/swarm-fixtures';
 import { TrackerProcess, startTracker } from '../support/tracker-process';
 
 jest.setTimeout(30_000);
@@ -34,35 +40,8 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
-/** `<tmp>/<name>/seed/<file or folder>` and its .torrent (announcing to our tracker). */
-async function makeTorrent(
-  name: string,
-  content: { file: number } | { folder: Record<string, number> },
-  seed = 1,
-): Promise<{ torrent: string; seedDir: string; source: string; root: string; size: number }> {
-  const root = path.join(tmp.dir, name);
-  const seedDir = path.join(root, 'seed');
-  fs.mkdirSync(seedDir, { recursive: true });
-  let source: string;
-  let size = 0;
-  if ('file' in content) {
-    source = path.join(seedDir, `${name}.bin`);
-    fs.writeFileSync(source, pseudoRandomBytes(content.file, seed));
-    size = content.file;
-  } else {
-    source = path.join(seedDir, name);
-    for (const [rel, n] of Object.entries(content.folder)) {
-      fs.mkdirSync(path.dirname(path.join(source, rel)), { recursive: true });
-      fs.writeFileSync(path.join(source, rel), pseudoRandomBytes(n, seed++));
-      size += n;
-    }
-  }
-  const torrent = path.join(root, `${name}.torrent`);
-  const r = await runCli(['create', '-f', source, '-t', trackerAddr, '-o', torrent, '--no-publish']);
-  expect(r.stderr).not.toMatch(/rxtorrent:/);
-  expect(r.code).toBe(0);
-  return { torrent, seedDir, source, root, size };
-}
+const makeTorrent = (name: string, content: Content, seed = 1): Promise<MadeTorrent> =>
+  makeTorrentIn(tmp.dir, name, content, trackerAddr, seed);
 
 async function peer(
   mode: 'seed' | 'leech',
@@ -74,17 +53,8 @@ async function peer(
   return p;
 }
 
-function leechDir(root: string, name: string): string {
-  const d = path.join(root, name);
-  fs.mkdirSync(d, { recursive: true });
-  return d;
-}
-
-function stopped(p: PeerProcess): { downloaded: number; uploaded: number } {
-  const e = p.events('SessionStopped').at(-1);
-  if (!e) throw new Error(`${p.name} wrote no SessionStopped event\n${p.stdout()}\n${p.stderr()}`);
-  return { downloaded: Number(e.downloaded), uploaded: Number(e.uploaded) };
-}
+const leechDir = subDir;
+const stopped = stoppedStats;
 
 function expectNoHashFailures(...ps: PeerProcess[]): void {
   for (const p of ps) expect(p.events('HashFailed')).toEqual([]);

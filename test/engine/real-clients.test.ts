@@ -5,7 +5,6 @@
  * is the leecher, so the test does not wait for an announce round. Each output is compared byte for
  * byte with its source.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   Watched,
@@ -18,7 +17,14 @@ import {
 } from '../support/child-process';
 import { PeerProcess, startPeer } from '../support/peer-process';
 import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
-import { ROOT, pseudoRandomBytes, runCli, tempDir } from '../support/run-cli';
+import { ROOT, tempDir } from '../support/run-cli';
+import {
+  Content,
+  MadeTorrent,
+  makeTorrent as makeTorrentIn,
+  stoppedStats,
+  subDir,
+} from '../support/swarm-fixtures';
 import { TrackerProcess, startTracker } from '../support/tracker-process';
 
 jest.setTimeout(30_000);
@@ -64,46 +70,11 @@ function track<T extends Watched>(w: T): T {
   return w;
 }
 
-/** `<tmp>/<name>/seed/<file or folder>` and its .torrent, announcing to our tracker. */
-async function makeTorrent(
-  name: string,
-  content: { file: number } | { folder: Record<string, number> },
-  seed: number,
-): Promise<{ torrent: string; root: string; seedDir: string; source: string; size: number }> {
-  const root = path.join(tmp.dir, name);
-  const seedDir = path.join(root, 'seed');
-  fs.mkdirSync(seedDir, { recursive: true });
-  let source: string;
-  let size = 0;
-  if ('file' in content) {
-    source = path.join(seedDir, `${name}.bin`);
-    fs.writeFileSync(source, pseudoRandomBytes(content.file, seed));
-    size = content.file;
-  } else {
-    source = path.join(seedDir, name);
-    for (const [rel, n] of Object.entries(content.folder)) {
-      fs.mkdirSync(path.dirname(path.join(source, rel)), { recursive: true });
-      fs.writeFileSync(path.join(source, rel), pseudoRandomBytes(n, seed++));
-      size += n;
-    }
-  }
-  const torrent = path.join(root, `${name}.torrent`);
-  const r = await runCli(['create', '-f', source, '-t', trackerAddr, '-o', torrent, '--no-publish']);
-  expect(r.code).toBe(0);
-  return { torrent, root, seedDir, source, size };
-}
+const makeTorrent = (name: string, content: Content, seed: number): Promise<MadeTorrent> =>
+  makeTorrentIn(tmp.dir, name, content, trackerAddr, seed);
+const outDir = subDir;
 
-function outDir(root: string, name: string): string {
-  const d = path.join(root, name);
-  fs.mkdirSync(d, { recursive: true });
-  return d;
-}
-
-function sessionStopped(p: PeerProcess): { downloaded: number; uploaded: number } {
-  const e = p.events('SessionStopped').at(-1);
-  if (!e) throw new Error(`${p.name} wrote no SessionStopped event\n${p.stdout()}\n${p.stderr()}`);
-  return { downloaded: Number(e.downloaded), uploaded: Number(e.uploaded) };
-}
+const sessionStopped = stoppedStats;
 
 /** Clients our process handshook with, other than ourselves (`RX …`). */
 function otherClients(p: PeerProcess): string[] {

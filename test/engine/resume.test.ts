@@ -14,7 +14,8 @@ import * as path from 'node:path';
 import { bit, decodeResume } from '../../src/core/resume-data';
 import { exitWithin, sameTree, until } from '../support/child-process';
 import { PeerProcess, startPeer } from '../support/peer-process';
-import { pseudoRandomBytes, runCli, tempDir } from '../support/run-cli';
+import { runCli, tempDir } from '../support/run-cli';
+import { makeTorrent as makeTorrentIn, stoppedStats, subDir } from '../support/swarm-fixtures';
 import { TrackerProcess, startTracker } from '../support/tracker-process';
 
 jest.setTimeout(20_000);
@@ -52,18 +53,11 @@ interface Made {
 }
 
 async function makeTorrent(name: string, size: number, seed = 1): Promise<Made> {
-  const root = path.join(tmp.dir, name);
-  const seedDir = path.join(root, 'seed');
-  fs.mkdirSync(seedDir, { recursive: true });
-  const source = path.join(seedDir, `${name}.bin`);
-  fs.writeFileSync(source, pseudoRandomBytes(size, seed));
-  const torrent = path.join(root, `${name}.torrent`);
-  const r = await runCli(['create', '-f', source, '-t', trackerAddr, '-o', torrent, '--no-publish']);
-  expect(r.code).toBe(0);
-  const info = await runCli(['info', torrent]);
+  const made = await makeTorrentIn(tmp.dir, name, { file: size }, trackerAddr, seed);
+  const info = await runCli(['info', made.torrent]);
   const infoHash = /info-hash:\s+([0-9a-f]{40})/.exec(info.stdout)?.[1] ?? '';
   expect(infoHash).toHaveLength(40);
-  return { torrent, seedDir, source, root, size, pieces: Math.ceil(size / PIECE), infoHash };
+  return { ...made, pieces: Math.ceil(size / PIECE), infoHash };
 }
 
 async function peer(mode: 'seed' | 'leech', name: string, spec: Parameters<typeof startPeer>[2]) {
@@ -72,17 +66,7 @@ async function peer(mode: 'seed' | 'leech', name: string, spec: Parameters<typeo
   return p;
 }
 
-function dirOf(root: string, name: string): string {
-  const d = path.join(root, name);
-  fs.mkdirSync(d, { recursive: true });
-  return d;
-}
-
-function stoppedStats(p: PeerProcess): { downloaded: number; have: number } {
-  const e = p.events('SessionStopped').at(-1);
-  if (!e) throw new Error(`${p.name} wrote no SessionStopped event\n${p.stdout()}\n${p.stderr()}`);
-  return { downloaded: Number(e.downloaded), have: Number(e.have) };
-}
+const dirOf = subDir;
 
 /** Pieces the first run had verified (PieceVerified is logged only after the piece is written). */
 function verifiedCount(p: PeerProcess): number {
