@@ -807,7 +807,9 @@ export class TorrentSession {
         index,
         peers: blamed,
       });
-      for (const id of blamed) this.strike(id, `sent bad data for piece ${index}`);
+      // A piece built from several peers' blocks cannot tell who lied: each shares the strike, so an
+      // honest peer that happened to contribute is not banned alongside a bad one.
+      for (const id of blamed) this.strike(id, `sent bad data for piece ${index}`, 1 / blamed.length);
       this.fillAll();
       return;
     }
@@ -891,9 +893,9 @@ export class TorrentSession {
     this.done.on('error', listener);
   }
 
-  private strike(id: string, reason: string): void {
+  private strike(id: string, reason: string, weight = 1): void {
     const ip = id.slice(0, id.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    const n = (this.badPieces.get(ip) ?? 0) + 1;
+    const n = (this.badPieces.get(ip) ?? 0) + weight;
     this.badPieces.set(ip, n);
     if (n >= MAX_BAD_PIECES && !this.banned.has(ip) && !this.localAddresses.has(ip)) {
       this.banned.add(ip);
