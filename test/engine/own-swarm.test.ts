@@ -7,41 +7,22 @@
 import * as path from 'node:path';
 import { sameTree, until } from '../support/child-process';
 import { PeerProcess, downloadedByPeer, startPeer } from '../support/peer-process';
-import { tempDir } from '../support/run-cli';
+
 import {
   Content,
   MadeTorrent,
   makeTorrent as makeTorrentIn,
   stoppedStats,
   subDir,
+  useSwarmLab,
 } from '../support/swarm-fixtures';
-import { TrackerProcess, startTracker } from '../support/tracker-process';
 
 jest.setTimeout(30_000);
 
-let tracker: TrackerProcess;
-let tmp: { dir: string; cleanup: () => void };
-let running: PeerProcess[] = [];
-let trackerAddr: string;
-
-beforeAll(async () => {
-  tmp = tempDir('rxt-swarm-');
-  tracker = await startTracker(['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console']);
-  trackerAddr = `127.0.0.1:${tracker.port}`;
-});
-
-afterEach(async () => {
-  await Promise.all(running.map((p) => p.kill()));
-  running = [];
-});
-
-afterAll(async () => {
-  await tracker?.stop();
-  tmp?.cleanup();
-});
+const lab = useSwarmLab('rxt-swarm-');
 
 const makeTorrent = (name: string, content: Content, seed = 1): Promise<MadeTorrent> =>
-  makeTorrentIn(tmp.dir, name, content, trackerAddr, seed);
+  makeTorrentIn(lab.dir, name, content, lab.trackerAddr, seed);
 
 async function peer(
   mode: 'seed' | 'leech',
@@ -49,8 +30,7 @@ async function peer(
   spec: Parameters<typeof startPeer>[2],
 ): Promise<PeerProcess> {
   const p = await startPeer(mode, name, spec);
-  running.push(p);
-  return p;
+  return lab.track(p);
 }
 
 const leechDir = subDir;
@@ -62,12 +42,16 @@ function expectNoHashFailures(...ps: PeerProcess[]): void {
 
 it('1 seeder → 1 leecher: the leecher gets a byte-identical file and exits', async () => {
   const t = await makeTorrent('one', { file: 4 * 1024 * 1024 + 12_345 });
-  const seeder = await peer('seed', 'one-seed', { torrent: t.torrent, dir: t.seedDir, tracker: trackerAddr });
+  const seeder = await peer('seed', 'one-seed', {
+    torrent: t.torrent,
+    dir: t.seedDir,
+    tracker: lab.trackerAddr,
+  });
   const out = leechDir(t.root, 'leech');
   const leecher = await peer('leech', 'one-leech', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await leecher.complete();
@@ -88,18 +72,18 @@ it('2 seeders → 1 leecher: blocks arrive from both seeders', async () => {
   const seedA = await peer('seed', 'two-seed-a', {
     torrent: t.torrent,
     dir: t.seedDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   const seedB = await peer('seed', 'two-seed-b', {
     torrent: t.torrent,
     dir: t.seedDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   const out = leechDir(t.root, 'leech');
   const leecher = await peer('leech', 'two-leech', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await leecher.complete();
@@ -135,7 +119,7 @@ it('1 seeder + 3 leechers started together (a folder): leechers upload to each o
   const names = ['many-l1', 'many-l2', 'many-l3'];
   const leechers = await Promise.all(
     names.map((n) =>
-      peer('leech', n, { torrent: t.torrent, dir: leechDir(t.root, n), tracker: trackerAddr }),
+      peer('leech', n, { torrent: t.torrent, dir: leechDir(t.root, n), tracker: lab.trackerAddr }),
     ),
   );
   await until('the leechers to announce', () =>
@@ -144,7 +128,7 @@ it('1 seeder + 3 leechers started together (a folder): leechers upload to each o
   const seeder = await peer('seed', 'many-seed', {
     torrent: t.torrent,
     dir: t.seedDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   await Promise.all(leechers.map((l) => l.complete()));
   for (const n of names) expect(sameTree(path.join(t.root, n, 'many'), t.source)).toBe(true);
@@ -168,13 +152,13 @@ it('a finished leecher serves a newcomer after the original seeder stopped (a fo
   const seeder = await peer('seed', 'relay-seed', {
     torrent: t.torrent,
     dir: t.seedDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   const firstDir = leechDir(t.root, 'first');
   const first = await peer('leech', 'relay-first', {
     torrent: t.torrent,
     dir: firstDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   await first.complete();
   expect(await seeder.stop()).toBe(0);
@@ -184,7 +168,7 @@ it('a finished leecher serves a newcomer after the original seeder stopped (a fo
   const late = await peer('leech', 'relay-late', {
     torrent: t.torrent,
     dir: lateDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await late.complete();

@@ -17,15 +17,15 @@ import {
 } from '../support/child-process';
 import { PeerProcess, startPeer } from '../support/peer-process';
 import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
-import { ROOT, tempDir } from '../support/run-cli';
+import { ROOT } from '../support/run-cli';
 import {
   Content,
   MadeTorrent,
   makeTorrent as makeTorrentIn,
   stoppedStats,
   subDir,
+  useSwarmLab,
 } from '../support/swarm-fixtures';
-import { TrackerProcess, startTracker } from '../support/tracker-process';
 
 jest.setTimeout(30_000);
 
@@ -44,34 +44,14 @@ const ARIA2_LOOPBACK = [
   '--bt-tracker-timeout=5',
 ];
 
-let tracker: TrackerProcess;
-let trackerAddr: string;
-let tmp: { dir: string; cleanup: () => void };
-let started: Watched[] = [];
-
-beforeAll(async () => {
-  tmp = tempDir('rxt-interop-');
-  tracker = await startTracker(['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console']);
-  trackerAddr = `127.0.0.1:${tracker.port}`;
-});
-
-afterEach(async () => {
-  await Promise.all(started.map((p) => p.kill()));
-  started = [];
-});
-
-afterAll(async () => {
-  await tracker?.stop();
-  tmp?.cleanup();
-});
+const lab = useSwarmLab('rxt-interop-');
 
 function track<T extends Watched>(w: T): T {
-  started.push(w);
-  return w;
+  return lab.track(w);
 }
 
 const makeTorrent = (name: string, content: Content, seed: number): Promise<MadeTorrent> =>
-  makeTorrentIn(tmp.dir, name, content, trackerAddr, seed);
+  makeTorrentIn(lab.dir, name, content, lab.trackerAddr, seed);
 const outDir = subDir;
 
 const sessionStopped = stoppedStats;
@@ -85,7 +65,9 @@ function otherClients(p: PeerProcess): string[] {
 }
 
 async function ourSeeder(name: string, t: { torrent: string; seedDir: string }): Promise<PeerProcess> {
-  return track(await startPeer('seed', name, { torrent: t.torrent, dir: t.seedDir, tracker: trackerAddr }));
+  return track(
+    await startPeer('seed', name, { torrent: t.torrent, dir: t.seedDir, tracker: lab.trackerAddr }),
+  );
 }
 
 async function ourLeecher(
@@ -98,7 +80,7 @@ async function ourLeecher(
     await startPeer('leech', name, {
       torrent: t.torrent,
       dir,
-      tracker: trackerAddr,
+      tracker: lab.trackerAddr,
       peers: [`127.0.0.1:${peerPort}`],
       exitOnDone: true,
     }),

@@ -14,33 +14,13 @@ import * as path from 'node:path';
 import { bit, decodeResume } from '../../src/core/resume-data';
 import { exitWithin, sameTree, until } from '../support/child-process';
 import { PeerProcess, startPeer } from '../support/peer-process';
-import { runCli, tempDir } from '../support/run-cli';
-import { makeTorrent as makeTorrentIn, stoppedStats, subDir } from '../support/swarm-fixtures';
-import { TrackerProcess, startTracker } from '../support/tracker-process';
+import { runCli } from '../support/run-cli';
+import { makeTorrent as makeTorrentIn, stoppedStats, subDir, useSwarmLab } from '../support/swarm-fixtures';
 
 jest.setTimeout(20_000);
 
 const PIECE = 512 * 1024;
-let tracker: TrackerProcess;
-let tmp: { dir: string; cleanup: () => void };
-let running: PeerProcess[] = [];
-let trackerAddr: string;
-
-beforeAll(async () => {
-  tmp = tempDir('rxt-resume-');
-  tracker = await startTracker(['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console']);
-  trackerAddr = `127.0.0.1:${tracker.port}`;
-});
-
-afterEach(async () => {
-  await Promise.all(running.map((p) => p.kill()));
-  running = [];
-});
-
-afterAll(async () => {
-  await tracker?.stop();
-  tmp?.cleanup();
-});
+const lab = useSwarmLab('rxt-resume-');
 
 interface Made {
   torrent: string;
@@ -53,7 +33,7 @@ interface Made {
 }
 
 async function makeTorrent(name: string, size: number, seed = 1): Promise<Made> {
-  const made = await makeTorrentIn(tmp.dir, name, { file: size }, trackerAddr, seed);
+  const made = await makeTorrentIn(lab.dir, name, { file: size }, lab.trackerAddr, seed);
   const info = await runCli(['info', made.torrent]);
   const infoHash = /info-hash:\s+([0-9a-f]{40})/.exec(info.stdout)?.[1] ?? '';
   expect(infoHash).toHaveLength(40);
@@ -62,8 +42,7 @@ async function makeTorrent(name: string, size: number, seed = 1): Promise<Made> 
 
 async function peer(mode: 'seed' | 'leech', name: string, spec: Parameters<typeof startPeer>[2]) {
   const p = await startPeer(mode, name, spec);
-  running.push(p);
-  return p;
+  return lab.track(p);
 }
 
 const dirOf = subDir;
@@ -76,7 +55,7 @@ function verifiedCount(p: PeerProcess): number {
 async function twoSeeders(t: Made, prefix: string): Promise<PeerProcess[]> {
   return Promise.all(
     ['a', 'b'].map((x) =>
-      peer('seed', `${prefix}-seed-${x}`, { torrent: t.torrent, dir: t.seedDir, tracker: trackerAddr }),
+      peer('seed', `${prefix}-seed-${x}`, { torrent: t.torrent, dir: t.seedDir, tracker: lab.trackerAddr }),
     ),
   );
 }
@@ -88,7 +67,7 @@ it('kill -9 at ~50%, restart: completes byte-identical, downloading at most the 
   const first = await peer('leech', 'killed-leech-1', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     extra: ['--max-down', '4M', '--min-announce-interval', '1'],
   });
   await until('half the pieces', () => (verifiedCount(first) >= t.pieces / 2 ? true : undefined), 15_000, 20);
@@ -100,7 +79,7 @@ it('kill -9 at ~50%, restart: completes byte-identical, downloading at most the 
   const second = await peer('leech', 'killed-leech-2', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await second.complete();
@@ -123,7 +102,7 @@ it('clean stop and restart: trusts the resume file without hashing anything', as
   const first = await peer('leech', 'clean-leech-1', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     extra: ['--max-down', '2M'],
   });
   await until('some pieces', () => (verifiedCount(first) >= t.pieces / 3 ? true : undefined), 15_000, 20);
@@ -143,7 +122,7 @@ it('clean stop and restart: trusts the resume file without hashing anything', as
   const second = await peer('leech', 'clean-leech-2', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await second.complete();
@@ -175,19 +154,23 @@ it('a seed serves at once and never sends a piece that fails its hash; --verify 
   expect(refused.code).toBe(1);
   expect(refused.stderr).toMatch(/cannot seed: 8 of 16 pieces do not match/);
 
-  const seedA = await peer('seed', 'lazy-seed-a', { torrent: t.torrent, dir: dirA, tracker: trackerAddr });
+  const seedA = await peer('seed', 'lazy-seed-a', {
+    torrent: t.torrent,
+    dir: dirA,
+    tracker: lab.trackerAddr,
+  });
   expect(seedA.events('PiecesChecked')).toEqual([]); // no hashing before serving
   expect(seedA.events('ResumeLoaded')[0]).toMatchObject({ recheck: 0 });
   const seedB = await peer('seed', 'lazy-seed-b', {
     torrent: t.torrent,
     dir: t.seedDir,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
   });
   const out = dirOf(t.root, 'leech');
   const leecher = await peer('leech', 'lazy-leech', {
     torrent: t.torrent,
     dir: out,
-    tracker: trackerAddr,
+    tracker: lab.trackerAddr,
     exitOnDone: true,
   });
   await leecher.complete();
@@ -221,7 +204,7 @@ it('a seed serves at once and never sends a piece that fails its hash; --verify 
 describe('disk full', () => {
   let mnt: string | undefined;
   beforeAll(() => {
-    const dir = fs.mkdtempSync(path.join(tmp.dir, 'tmpfs-'));
+    const dir = fs.mkdtempSync(path.join(lab.dir, 'tmpfs-'));
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir], { stdio: 'pipe' });
       mnt = dir;
@@ -242,7 +225,7 @@ describe('disk full', () => {
     const first = await peer('leech', 'full-leech-1', {
       torrent: t.torrent,
       dir: mnt,
-      tracker: trackerAddr,
+      tracker: lab.trackerAddr,
       eventsFile: path.join(t.root, 'full-leech-1.jsonl'),
       // slow enough that a periodic resume save (every 5 s) happens before the disk fills
       extra: ['--max-down', '900K'],
@@ -286,7 +269,7 @@ describe('disk full', () => {
     const second = await peer('leech', 'full-leech-2', {
       torrent: t.torrent,
       dir: mnt,
-      tracker: trackerAddr,
+      tracker: lab.trackerAddr,
       eventsFile: path.join(t.root, 'full-leech-2.jsonl'),
       exitOnDone: true,
     });

@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PeerProcess } from './peer-process';
-import { pseudoRandomBytes, runCli } from './run-cli';
+import { pseudoRandomBytes, runCli, tempDir } from './run-cli';
+import { TrackerProcess, startTracker } from './tracker-process';
 
 export type Content = { file: number } | { folder: Record<string, number> };
 
@@ -63,4 +64,47 @@ export function stoppedStats(p: PeerProcess): { downloaded: number; uploaded: nu
   const e = p.events('SessionStopped').at(-1);
   if (!e) throw new Error(`${p.name} wrote no SessionStopped event\n${p.stdout()}\n${p.stderr()}`);
   return { downloaded: Number(e.downloaded), uploaded: Number(e.uploaded), have: Number(e.have) };
+}
+
+export interface SwarmLab {
+  /** A temp folder for this test file (removed after it). */
+  readonly dir: string;
+  /** `127.0.0.1:<port>` of the lab's own `rxtorrent tracker`. */
+  readonly trackerAddr: string;
+  /** Stop `p` (by PID) after the current test, whatever its outcome. */
+  track<T extends { kill(): Promise<unknown> }>(p: T): T;
+}
+
+/**
+ * Registers the jest hooks every process-level engine test file needs: a temp folder and a tracker
+ * for the file, and the processes a test started killed after it.
+ */
+export function useSwarmLab(prefix: string): SwarmLab {
+  let tmp: { dir: string; cleanup: () => void } | undefined;
+  let tracker: TrackerProcess | undefined;
+  let started: { kill(): Promise<unknown> }[] = [];
+  beforeAll(async () => {
+    tmp = tempDir(prefix);
+    tracker = await startTracker(['tracker', '-p', '0', '--host', '127.0.0.1', '--no-console']);
+  });
+  afterEach(async () => {
+    await Promise.all(started.map((p) => p.kill()));
+    started = [];
+  });
+  afterAll(async () => {
+    await tracker?.stop();
+    tmp?.cleanup();
+  });
+  return {
+    get dir() {
+      return (tmp as { dir: string }).dir;
+    },
+    get trackerAddr() {
+      return `127.0.0.1:${(tracker as TrackerProcess).port}`;
+    },
+    track: (p) => {
+      started.push(p);
+      return p;
+    },
+  };
 }
