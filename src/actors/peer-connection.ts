@@ -82,6 +82,13 @@ const KEEPALIVE_MS = 90_000;
 const MAX_READS_IN_FLIGHT = 4;
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
 const SEND_HIGH_WATER = 1024 * 1024;
+/**
+ * Upload memory per connection, by design: at most SEND_HIGH_WATER bytes queued in the socket plus
+ * MAX_READS_IN_FLIGHT blocks being read or waiting for upload tokens. Blocks are handed to us as copies
+ * of their own (never views into a cached piece), so a peer that requests its whole queue and then reads
+ * slowly holds this budget and no more; its queued requests are 12-byte spans.
+ */
+export const UPLOAD_BUDGET = SEND_HIGH_WATER + MAX_READS_IN_FLIGHT * 16 * 1024;
 /** Requests refused (choked or queue full) since we last unchoked the peer before we call it a flood. */
 const MAX_EXCESS_REQUESTS = 10_000;
 
@@ -122,6 +129,7 @@ export class PeerConnection {
   private readonly idleTimeout: number;
   private readonly handshakeDeadline: number;
   private excessRequests = 0;
+  private unrequested = 0;
 
   constructor(private readonly o: PeerConnectionOptions) {
     this.socket = o.socket;
@@ -143,7 +151,7 @@ export class PeerConnection {
         expectInfoHash: o.infoHash,
         localReserved: this.reserved,
       }).subscribe({
-        next: (f) => this.onFrame(f),
+        next: (f) => this.guard(f.type, () => this.onFrame(f)),
         error: (err: Error) =>
           this.close(
             err instanceof WireError ? `protocol error: ${err.message}` : err.message,
@@ -165,6 +173,11 @@ export class PeerConnection {
 
   send(command: PeerCommand): void {
     if (!this.closed) this.inbox.next(command);
+  }
+
+  /** Counts one block the peer sent that we had not asked for; returns the total so far. */
+  unrequestedBlock(): number {
+    return ++this.unrequested;
   }
 
   /** Requests from the peer waiting to be served. */
@@ -199,7 +212,20 @@ export class PeerConnection {
     this.inbox.complete();
   }
 
+  /** Supervision: a throw while handling a command or a frame closes this connection, nothing else. */
+  private guard(what: string, f: () => void): void {
+    try {
+      f();
+    } catch (err) {
+      this.close(`internal error handling ${what}: ${(err as Error)?.message ?? String(err)}`, false);
+    }
+  }
+
   private handle(c: PeerCommand): void {
+    this.guard(c.type, () => this.perform(c));
+  }
+
+  private perform(c: PeerCommand): void {
     if (this.closed) return;
     switch (c.type) {
       case 'RequestBlocks':

@@ -23,7 +23,6 @@
  * second. A seed without `verify` serves at once: pieces not known verified are hashed when first read
  * for upload, and a piece that fails is never sent (`PieceCorrupt`, then refused to every peer).
  */
-import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { Observable, Subject, Subscription } from 'rxjs';
@@ -113,6 +112,8 @@ const REDIAL_MAX_MS = 30_000;
 /** Fewer connected peers than this while downloading: ask the tracker for more (within its min interval). */
 const FEW_PEERS = 3;
 const MAX_BAD_PIECES = 3;
+/** Blocks a peer may send that we never asked for (or had cancelled) before it counts as a violation. */
+const MAX_UNREQUESTED_BLOCKS = 256;
 const READ_CACHE_PIECES = 16;
 /** Periodic resume saves fsync the data at most this often (forced saves always do). */
 const DATA_SYNC_INTERVAL_MS = 60_000;
@@ -155,7 +156,10 @@ export class TorrentSession {
   private completed = false;
   /** Every peer left while we were still downloading (said once, with `PeersLost`, until one is back). */
   private peersLost = false;
-  private readonly done = new EventEmitter();
+  /** Who waits for the end: completion, or a fatal error (storage, or a bug in a handler). */
+  private readonly onDone: (() => void)[] = [];
+  private readonly onFail: ((err: Error) => void)[] = [];
+  private failure: Error | null = null;
   private readonly localAddresses: Set<string>;
   /** Pieces verified by hash in this run or trusted from the resume file: what the resume file records. */
   private readonly verified = new Set<number>();
@@ -287,7 +291,7 @@ export class TorrentSession {
   /** Resolves when every piece is verified and on disk. */
   whenComplete(): Promise<void> {
     if (this.completed) return Promise.resolve();
-    return new Promise((resolve) => this.done.once('complete', resolve));
+    return new Promise((resolve) => this.onDone.push(resolve));
   }
 
   get port(): number {
@@ -516,8 +520,18 @@ export class TorrentSession {
 
   // ------------------------------------------------------------------------------------------ inbox
 
+  /** Supervision: whatever a handler throws fails this torrent, never the process. */
   private handle(m: SessionIn): void {
-    if (this.stopped) {
+    try {
+      this.dispatch(m);
+    } catch (err) {
+      if (m.type === 'Incoming') m.socket.destroy();
+      this.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private dispatch(m: SessionIn): void {
+    if (this.stopped || this.failure) {
       if (m.type === 'Incoming') m.socket.destroy();
       return;
     }
@@ -692,7 +706,15 @@ export class TorrentSession {
       case 'PeerSentBlock':
         return this.onBlock(conn, e.span, e.data);
       case 'PeerRejected':
-        this.scheduler.rejected(id, e.span);
+        // BEP 6: a reject must name a request we sent, exactly; anything else ends the connection.
+        if (!this.scheduler.rejected(id, e.span)) {
+          const { index, begin, length } = e.span;
+          conn.close(
+            `protocol error: reject for a block we did not request (${index}:${begin}+${length})`,
+            true,
+          );
+          return;
+        }
         return this.fill(conn);
       case 'PeerWantsBlock':
         return this.serveBlock(conn, e.span);
@@ -759,7 +781,10 @@ export class TorrentSession {
   private onBlock(conn: PeerConnection, span: BlockSpan, data: Buffer): void {
     const outcome = this.scheduler.blockReceived(conn.address, span);
     if (outcome.kind === 'unexpected') {
+      // Late blocks after a cancel or a choke are normal (BEP 3); a stream of blocks nobody asked for is not.
       this.stats.wasted += data.length;
+      if (conn.unrequestedBlock() > MAX_UNREQUESTED_BLOCKS)
+        return conn.close('protocol error: too many blocks we did not request', true);
       return this.fill(conn);
     }
     let buf = this.buffers.get(span.index);
@@ -860,7 +885,7 @@ export class TorrentSession {
         c.close('both sides are seeds', false);
     }
     this.runChoker();
-    this.done.emit('complete');
+    for (const f of this.onDone.splice(0)) f();
   }
 
   private onWriteFailed(m: { index: number; message: string; code?: string; path?: string }): void {
@@ -876,27 +901,52 @@ export class TorrentSession {
       path: m.path,
       message: m.message,
     });
-    this.done.emit('error', new StorageError(m.code ?? 'EIO', m.path, m.message));
+    this.fail(new StorageError(m.code ?? 'EIO', m.path, m.message));
+  }
+
+  /**
+   * The torrent cannot go on: a fatal storage error, or a throw in one of its handlers (a bug — peer data
+   * is checked before it reaches here). Said once, as an `error` event; the session stops networking and
+   * the CLI exits 1; nothing reaches the process as an unhandled error.
+   */
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    if (!(err instanceof StorageError))
+      this.emit({
+        category: 'error',
+        type: 'TorrentFailed',
+        level: 'error',
+        torrent: this.meta.infoHashHex,
+        message: err.message,
+      });
+    for (const t of this.timers) clearInterval(t);
+    for (const p of [...this.peers.values()]) p.close('torrent failed', false);
+    for (const f of this.onFail.splice(0)) f(err);
   }
 
   /** Resolves on completion, rejects on a fatal storage error. */
   whenFinishedOrFailed(): Promise<void> {
     if (this.completed) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.done.once('complete', resolve);
-      this.done.once('error', reject);
+      this.onDone.push(resolve);
+      this.onFail.push(reject);
     });
   }
 
-  /** Fatal storage errors (disk full, permission denied) while running. */
-  onFatal(listener: (err: StorageError) => void): void {
-    this.done.on('error', listener);
+  /** Fatal errors while running: storage (disk full, permission denied) or a failed handler. */
+  onFatal(listener: (err: Error) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.onFail.push(listener);
   }
 
   private strike(id: string, reason: string, weight = 1): void {
     const ip = id.slice(0, id.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    const n = (this.badPieces.get(ip) ?? 0) + weight;
-    this.badPieces.set(ip, n);
+    // Strikes count per machine, except for our own addresses, where every loopback peer shares the IP.
+    const who = this.localAddresses.has(ip) ? id : ip;
+    const n = (this.badPieces.get(who) ?? 0) + weight;
+    this.badPieces.set(who, n);
     if (n >= MAX_BAD_PIECES && !this.banned.has(ip) && !this.localAddresses.has(ip)) {
       this.banned.add(ip);
       this.emit({ category: 'peer', type: 'PeerBanned', level: 'warn', peer: id, reason });
@@ -919,11 +969,14 @@ export class TorrentSession {
     this.readPiece(span.index).then(
       (piece) => {
         if (conn.closed) return;
-        conn.send({ type: 'SendBlock', span, data: piece.subarray(span.begin, span.begin + span.length) });
+        // A copy, not a view: a block queued behind a slow reader must not pin its whole piece (see
+        // UPLOAD_BUDGET in peer-connection.ts for the bound this gives).
+        conn.send({ type: 'SendBlock', span, data: copyBlock(piece, span.begin, span.length) });
         this.stats.uploaded += span.length;
         this.upRate.add(span.length, this.clock());
       },
       (err: Error) => {
+        if (conn.closed) return;
         if (!this.corrupt.has(span.index))
           this.emit({
             category: 'error',
@@ -1087,6 +1140,13 @@ interface KnownPeer {
   failures: number;
   nextTry: number;
   seed: boolean;
+}
+
+/** One block copied out of a piece buffer into memory of its own. */
+function copyBlock(piece: Buffer, begin: number, length: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(length);
+  piece.copy(out, 0, begin, begin + length);
+  return out;
 }
 
 function addressKey(ip: string, port: number): string {

@@ -39,8 +39,6 @@ interface PeerSched {
   allowedFast: Set<number>;
   outstanding: Map<number, Outstanding>;
   depth: number;
-  /** Blocks this peer delivered per piece (to blame it if the piece fails its hash). */
-  contributed: Set<number>;
   /** Pieces it has that we lack (not used for seeds, where it is our missing count). */
   wanted: number;
 }
@@ -58,6 +56,11 @@ export type BlockOutcome =
 
 export class Scheduler {
   private readonly peers = new Map<string, PeerSched>();
+  /**
+   * Who sent blocks of each piece in progress — kept after a peer leaves, so a piece that fails its hash
+   * blames everyone who contributed, not only those still connected.
+   */
+  private readonly contributors = new Map<number, Set<string>>();
   private paused = false;
   private readonly initialDepth: number;
   private readonly maxDepth: number;
@@ -82,7 +85,6 @@ export class Scheduler {
       allowedFast: new Set(),
       outstanding: new Map(),
       depth: this.initialDepth,
-      contributed: new Set(),
       wanted: 0,
     });
   }
@@ -142,13 +144,20 @@ export class Scheduler {
     if (p) p.chokesUs = false;
   }
 
-  /** The peer said it will not send this block (BEP 6 reject). */
-  rejected(id: string, span: BlockSpan): void {
+  /**
+   * The peer said it will not send this block (BEP 6 reject). Returns false when no request of ours to
+   * this peer has exactly this (index, begin, length): BEP 6 makes that a protocol violation, and the
+   * picker is never touched with a span it did not hand out.
+   */
+  rejected(id: string, span: BlockSpan): boolean {
     const p = this.peers.get(id);
-    if (!p) return;
-    const key = this.picker.blockKey(span);
-    if (!p.outstanding.delete(key)) return;
-    this.picker.cancelled(span);
+    if (!p) return false;
+    const key = this.matchKey(p, span);
+    if (key < 0) return false;
+    const o = p.outstanding.get(key) as Outstanding;
+    p.outstanding.delete(key);
+    this.picker.cancelled(o.span);
+    return true;
   }
 
   /** Set how many requests a peer may have in flight (from its measured rate and its `reqq`). */
@@ -226,9 +235,9 @@ export class Scheduler {
   blockReceived(id: string, span: BlockSpan): BlockOutcome {
     const p = this.peers.get(id);
     if (!p) return { kind: 'unexpected' };
-    const key = this.picker.blockKey(span);
-    const mine = p.outstanding.get(key);
-    if (!mine || mine.span.length !== span.length) return { kind: 'unexpected' };
+    const key = this.matchKey(p, span);
+    if (key < 0) return { kind: 'unexpected' };
+    // From here on `span` is one we requested, so it is a valid block of the torrent.
     p.outstanding.delete(key);
     const state = this.picker.blockState(span);
     if (state === 'received' || state === 'written') {
@@ -236,7 +245,9 @@ export class Scheduler {
       return { kind: 'unexpected' };
     }
     const complete = this.picker.received(span);
-    p.contributed.add(span.index);
+    let who = this.contributors.get(span.index);
+    if (!who) this.contributors.set(span.index, (who = new Set()));
+    who.add(id);
     const cancels: Cancel[] = [];
     for (const [other, q] of this.peers) {
       if (other !== id && q.outstanding.delete(key)) {
@@ -251,8 +262,8 @@ export class Scheduler {
   pieceDone(index: number): void {
     if (this.picker.hasPiece(index)) return;
     this.picker.pieceVerified(index);
+    this.contributors.delete(index);
     for (const p of this.peers.values()) {
-      p.contributed.delete(index);
       if (!p.seed && p.has.get(index)) p.wanted--;
     }
   }
@@ -260,13 +271,14 @@ export class Scheduler {
   /** The piece failed its hash: its blocks are free again; returns the peers that sent parts of it. */
   pieceFailed(index: number): string[] {
     this.picker.pieceFailed(index);
-    const blamed: string[] = [];
-    for (const [id, p] of this.peers) if (p.contributed.delete(index)) blamed.push(id);
+    const blamed = [...(this.contributors.get(index) ?? [])];
+    this.contributors.delete(index);
     return blamed;
   }
 
   /** A write failed: the piece goes back to free without blaming anyone. */
   pieceAbandoned(index: number): void {
+    this.contributors.delete(index);
     this.picker.pieceFailed(index);
   }
 
@@ -282,6 +294,21 @@ export class Scheduler {
       }
     }
     return out;
+  }
+
+  /**
+   * The key of the request to `p` that is exactly `span`, or -1. Peer-supplied spans are checked here,
+   * before the picker sees them: `blockKey` rounds `begin` down, so a key match alone is not enough.
+   */
+  private matchKey(p: PeerSched, span: BlockSpan): number {
+    const { index, begin, length } = span;
+    if (!Number.isInteger(index) || index < 0 || index >= this.picker.pieceCount) return -1;
+    if (!Number.isInteger(begin) || begin < 0) return -1;
+    const key = this.picker.blockKey(span);
+    const mine = p.outstanding.get(key);
+    if (!mine || mine.span.index !== index || mine.span.begin !== begin || mine.span.length !== length)
+      return -1;
+    return key;
   }
 
   private dropOutstanding(p: PeerSched): void {
