@@ -5,10 +5,10 @@
  * flush data. End of input on stdin (`</dev/null`, nohup, a service) does not stop it.
  */
 import { Command, Option } from 'commander';
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { TorrentSession } from '../actors/torrent-session';
+import { Engine } from '../actors/engine';
+import { Torrent } from '../actors/torrent';
 import { TokenBucket, parseRate } from '../core/token-bucket';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { PeerAddress } from '../protocol/tracker-codec';
@@ -105,44 +105,35 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   if (trackers.length === 0 && peers.length === 0) {
     throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
   }
-  const peerId = Buffer.concat([
-    Buffer.from('-RX0100-'),
-    Buffer.from(randomBytes(12).toString('base64url').slice(0, 12)),
-  ]);
-  const now = Date.now();
   const downBucket = new TokenBucket(rateOption(o.maxDown, '--max-down'));
   const upBucket = new TokenBucket(rateOption(o.maxUp, '--max-up'));
-  downBucket.reserve(0, now);
-  upBucket.reserve(0, now);
-  const session = new TorrentSession({
-    downBucket,
-    upBucket,
+  // One engine with one torrent: the same engine `serve` runs with many.
+  const engine = new Engine({ port, bind: o.bind, downBucket, upBucket, maxConnections: maxPeers + 10 });
+  const detach = ctx.log.attach(engine.events$);
+  // State changes worth a line even without -v (each is said once per change, never per retry).
+  engine.events$.subscribe((e) => {
+    const text = notice(e);
+    if (text) ctx.stderr.write(`${text}\n`);
+  });
+  const started = Date.now();
+  const session = engine.add({
     meta,
     dir: path.resolve(o.dir),
     mode,
-    port,
-    bind: o.bind,
     trackers,
-    peerId,
     peers,
     maxPeers,
     uploadSlots,
     verify: o.verify === true,
     minAnnounceIntervalMs: minAnnounce * 1000,
   });
-  const detach = ctx.log.attach(session.events$);
-  // State changes worth a line even without -v (each is said once per change, never per retry).
-  session.events$.subscribe((e) => {
-    const text = notice(e);
-    if (text) ctx.stderr.write(`${text}\n`);
-  });
-  const started = Date.now();
   showCheck(session, ctx.stderr);
   try {
+    await engine.start();
     await session.start();
   } catch (err) {
     detach();
-    await session.stop().catch(() => undefined);
+    await engine.stop().catch(() => undefined);
     if (err instanceof StorageError) throw new CliError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw new CliError(`port ${port} is already in use: choose another with -p`);
@@ -150,14 +141,14 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   }
   const out = ctx.stderr;
   const tty = out.isTTY === true;
-  const s0 = session.snapshot();
+  const s0 = session.stats();
   ctx.stdout.write(
-    `${mode === 'seed' ? 'seeding' : 'leeching'} ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) on port ${session.port}` +
+    `${mode === 'seed' ? 'seeding' : 'leeching'} ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) on port ${engine.port}` +
       `${s0.have > 0 && mode === 'leech' ? `, ${s0.have} pieces already here` : ''}; press Enter or Ctrl-C to stop\n`,
   );
 
   const line = (): string => {
-    const s = session.snapshot();
+    const s = session.stats();
     const pct = ((s.bytesHave / meta.length) * 100).toFixed(1);
     const eta = s.complete
       ? ''
@@ -214,7 +205,7 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
       if (mode !== 'leech') return;
       if (tty) out.write('\r\x1b[K');
       const secs = (Date.now() - started) / 1000;
-      const rate = formatBytes(session.snapshot().downloaded / Math.max(secs, 0.001));
+      const rate = formatBytes(session.stats().downloaded / Math.max(secs, 0.001));
       ctx.stdout.write(
         `download complete: ${meta.name} in ${secs.toFixed(1)} s (${rate}/s)${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}\n`,
       );
@@ -226,9 +217,9 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   clearInterval(render);
   if (tty) out.write('\r\x1b[K');
   rl.close();
-  await session.stop();
+  await engine.stop();
   detach();
-  const s = session.snapshot();
+  const s = session.stats();
   ctx.stdout.write(
     `stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}\n`,
   );
@@ -237,7 +228,7 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
 }
 
 /** The start-up check: a redrawn line on a TTY, one final line otherwise (only when something was hashed). */
-function showCheck(session: TorrentSession, out: NodeJS.WriteStream): void {
+function showCheck(session: Torrent, out: NodeJS.WriteStream): void {
   const bar = progress(out);
   let total = 0;
   const sub = session.events$.subscribe((e) => {

@@ -27,7 +27,7 @@
  *   step = announceTransition(step.state, { type: 'AnnounceFailed', id: 1, url: 'http://a/announce', error: 'ECONNREFUSED', now: 5 });
  *   // effects: [{ type: 'Announce', id: 2, url: 'http://b/announce', event: 'started', ... }]
  */
-import type { Step } from '../actors/actor';
+import type { Step } from './step';
 import type { AnnounceEvent, PeerAddress } from '../protocol/tracker-codec';
 
 /** Lowest accepted announce interval (the clamp's floor), unless `minIntervalMs` overrides it. */

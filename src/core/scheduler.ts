@@ -16,13 +16,19 @@ import { BlockSpan, PiecePicker } from './piece-picker';
 
 /** Most duplicate requests an idle peer gets at once in endgame. */
 const ENDGAME_BATCH = 4;
+/**
+ * No endgame duplicate of a request younger than this, and a peer silent this long is stalled. Short
+ * enough to finish a download whose last peer stalls, long enough that a busy machine (every process
+ * slowed for a second) does not turn the whole tail into duplicates.
+ */
+const LATE_STALL_MS = 2000;
 
 export interface SchedulerOptions {
   /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
   maxPiecesInProgress: number;
   /** Requests a fresh peer may have in flight before its rate is known. */
   initialDepth?: number;
-  /** Hard cap per peer (also capped by the peer's own `reqq`). */
+  /** Hard cap per peer (default 500); the caller lowers a peer's depth to its `reqq` once BEP 10 tells it. */
   maxDepth?: number;
 }
 
@@ -39,6 +45,10 @@ interface PeerSched {
   allowedFast: Set<number>;
   outstanding: Map<number, Outstanding>;
   depth: number;
+  /** When its last block arrived (ms; undefined before the first). */
+  lastArrival: number | undefined;
+  /** Smoothed time between its blocks (ms), while it has requests in flight. */
+  interval: number | undefined;
   /** Pieces it has that we lack (not used for seeds, where it is our missing count). */
   wanted: number;
 }
@@ -51,8 +61,8 @@ export interface Cancel {
 export type BlockOutcome =
   /** Accepted; `complete` when the piece now has every block; `cancels` for endgame duplicates. */
   | { kind: 'accepted'; complete: boolean; cancels: Cancel[] }
-  /** Not asked for, or already received from someone else: drop the bytes. */
-  | { kind: 'unexpected' };
+  /** Not asked for (or cancelled), or already received from someone else: drop the bytes. */
+  | { kind: 'unexpected'; why?: 'not-requested' | 'duplicate' };
 
 export class Scheduler {
   private readonly peers = new Map<string, PeerSched>();
@@ -85,6 +95,8 @@ export class Scheduler {
       allowedFast: new Set(),
       outstanding: new Map(),
       depth: this.initialDepth,
+      lastArrival: undefined,
+      interval: undefined,
       wanted: 0,
     });
   }
@@ -160,7 +172,7 @@ export class Scheduler {
     return true;
   }
 
-  /** Set how many requests a peer may have in flight (from its measured rate and its `reqq`). */
+  /** Set how many requests a peer may have in flight (from its measured rate and, once BEP 10 tells us, its `reqq`). */
   setDepth(id: string, depth: number): void {
     const p = this.peers.get(id);
     if (p) p.depth = Math.max(1, Math.min(this.maxDepth, Math.floor(depth)));
@@ -219,11 +231,12 @@ export class Scheduler {
     // when the pipelines are deep, because the cancels arrive after the blocks were sent.
     if (endgame && p.outstanding.size > 0) return [];
     const n = endgame ? Math.min(room, ENDGAME_BATCH) : room;
-    const spans = this.picker.pick(has, n, {
-      endgame,
-      exclude: { has: (k) => p.outstanding.has(k) },
-      maxNewPieces: roomForPieces,
-    });
+    // In endgame, only blocks that are late where they were asked for are duplicated: one still on its
+    // way from a peer that is delivering would arrive anyway, and its duplicate would be waste.
+    const exclude = endgame
+      ? { has: (k: number) => p.outstanding.has(k) || !this.isLate(k, now) }
+      : { has: (k: number) => p.outstanding.has(k) };
+    const spans = this.picker.pick(has, n, { endgame, exclude, maxNewPieces: roomForPieces });
     for (const span of spans) {
       this.picker.requested(span);
       p.outstanding.set(this.picker.blockKey(span), { span, at: now });
@@ -231,18 +244,23 @@ export class Scheduler {
     return spans;
   }
 
-  /** A block arrived from `id`. */
-  blockReceived(id: string, span: BlockSpan): BlockOutcome {
+  /** A block arrived from `id` at `now` (ms). */
+  blockReceived(id: string, span: BlockSpan, now = 0): BlockOutcome {
     const p = this.peers.get(id);
     if (!p) return { kind: 'unexpected' };
+    if (p.lastArrival !== undefined && p.outstanding.size > 0) {
+      const gap = now - p.lastArrival;
+      p.interval = p.interval === undefined ? gap : 0.8 * p.interval + 0.2 * gap;
+    }
+    p.lastArrival = now;
     const key = this.matchKey(p, span);
-    if (key < 0) return { kind: 'unexpected' };
+    if (key < 0) return { kind: 'unexpected', why: 'not-requested' };
     // From here on `span` is one we requested, so it is a valid block of the torrent.
     p.outstanding.delete(key);
     const state = this.picker.blockState(span);
     if (state === 'received' || state === 'written') {
       this.picker.cancelled(span);
-      return { kind: 'unexpected' };
+      return { kind: 'unexpected', why: 'duplicate' };
     }
     const complete = this.picker.received(span);
     let who = this.contributors.get(span.index);
@@ -309,6 +327,27 @@ export class Scheduler {
     if (!mine || mine.span.index !== index || mine.span.begin !== begin || mine.span.length !== length)
       return -1;
     return key;
+  }
+
+  /**
+   * Whether block `key` is overdue at every peer it was requested from. A peer that is delivering gets
+   * 1.5× the time its whole queue takes at its pace between blocks, plus 250 ms, and at least
+   * LATE_STALL_MS; a stalled one none.
+   */
+  private isLate(key: number, now: number): boolean {
+    for (const q of this.peers.values()) {
+      const o = q.outstanding.get(key);
+      if (!o) continue;
+      // Stalled: silent for LATE_STALL_MS, or for eight of its usual gaps when it is slower than that.
+      const stallMs = Math.max(LATE_STALL_MS, 8 * (q.interval ?? 0));
+      if (q.lastArrival !== undefined && now - q.lastArrival > stallMs) continue;
+      const expectedMs =
+        q.interval === undefined
+          ? LATE_STALL_MS
+          : Math.max(LATE_STALL_MS, 1.5 * q.outstanding.size * q.interval + 250);
+      if (now - o.at < expectedMs) return false;
+    }
+    return true;
   }
 
   private dropOutstanding(p: PeerSched): void {

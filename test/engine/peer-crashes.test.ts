@@ -123,9 +123,10 @@ describe('peer messages that used to crash the leecher', () => {
 
   test('PIECE inside a requested block (same block key, begin off by 100) is dropped, not a crash', async () => {
     const { leecher, closedBecause } = await hostileSeeder('piece-offset', (r) => [
-      { type: 'Piece', index: r.index, begin: r.begin + 100, block: Buffer.alloc(16_000, 1) },
+      // Ends where the requested block ends, so it is inside the piece whichever block was asked for.
+      { type: 'Piece', index: r.index, begin: r.begin + 100, block: Buffer.alloc(r.length - 100, 1) },
       // Then a violation we can wait for, so the test knows the PIECE was handled first.
-      { type: 'Reject', index: r.index, begin: r.begin + 100, length: 16_000 },
+      { type: 'Reject', index: r.index, begin: r.begin + 100, length: r.length - 100 },
     ]);
     expect(closedBecause).toMatch(/reject for a block we did not request/);
     await expectStillCompletes(leecher, 'piece-offset');
