@@ -92,6 +92,8 @@ export interface SessionStats {
   peers: number;
   complete: boolean;
   port: number;
+  /** When the first block of this run arrived (session clock, ms); null before. */
+  firstByteAt: number | null;
 }
 
 type SessionIn =
@@ -150,6 +152,7 @@ export class TorrentSession {
   private readonly downRate = new RateMeter();
   private readonly upRate = new RateMeter();
   private stats = { downloaded: 0, uploaded: 0, wasted: 0 };
+  private firstByteAt: number | null = null;
   private listenPort = 0;
   private stopped = false;
   private completed = false;
@@ -308,6 +311,7 @@ export class TorrentSession {
       peers: this.peers.size,
       complete: this.completed,
       port: this.listenPort,
+      firstByteAt: this.firstByteAt,
     };
   }
 
@@ -769,6 +773,7 @@ export class TorrentSession {
       this.buffers.set(span.index, buf);
     }
     data.copy(buf, span.begin);
+    this.firstByteAt ??= this.clock();
     this.stats.downloaded += data.length;
     this.downRate.add(data.length, this.clock());
     for (const c of outcome.cancels) this.peers.get(c.peer)?.send({ type: 'CancelBlock', span: c.span });

@@ -151,7 +151,7 @@ async function hashInput(
     throw err;
   }
   const pool = new HashPool();
-  const bar = progress(ctx.stderr);
+  const bar = progress(ctx.live);
   const started = Date.now();
   try {
     const pieces = await hashFiles({
