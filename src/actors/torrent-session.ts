@@ -66,7 +66,7 @@ export interface SessionOptions {
   random?: () => number;
   /**
    * Announce interval floor (default 30 s; lower for tests and LANs). The retry backoff after a tracker
-   * failure scales with it: first retry after half of it, capped at 60 times it (15 s and 30 min at 30 s).
+   * failure scales with it: usual first retry after half of it, capped at 60 times it (15 s and 30 min at 30 s).
    */
   minAnnounceIntervalMs?: number;
   /** Process-wide rate limits (`--max-down`, `--max-up`), shared by every peer. */
