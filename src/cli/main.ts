@@ -66,9 +66,10 @@ export function buildProgram(): {
       ...program.opts<GlobalOptions>(),
       storeDirFromCli: program.getOptionValueSource('storeDir') === 'cli',
     };
-    if (g.verbose) printEvents(log, process.stderr);
-    if (g.events) jsonl = writeJsonl(log, g.events);
     ctx = makeContext(g, log);
+    // Event lines go above a live progress line or prompt, never onto it.
+    if (g.verbose) printEvents(log, ctx.live.writer('stderr'));
+    if (g.events) jsonl = writeJsonl(log, g.events);
     return ctx;
   };
   for (const f of factories) program.addCommand(f(context).exitOverride());

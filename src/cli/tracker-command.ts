@@ -128,17 +128,22 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
   let shell: TrackerConsole | undefined;
   if (o.console) {
     const stdin = process.stdin;
-    shell = runConsole({
+    const terminal = Boolean(stdin.isTTY && ctx.stdout.isTTY);
+    const prompt = runConsole({
       input: stdin,
       output: ctx.stdout,
-      terminal: Boolean(stdin.isTTY && ctx.stdout.isTTY),
+      terminal,
       registry,
       catalog,
       onExit: () => stop('exit'),
     });
-    void shell.done.then((why) => {
+    shell = prompt;
+    // The prompt is the live line: `-v` event lines go above it and it is drawn again below them.
+    if (terminal) ctx.live.own(ctx.stdout, () => prompt.redraw());
+    void prompt.done.then((why) => {
+      ctx.live.hide();
       if (why === 'eof')
-        ctx.stderr.write('console input ended; the tracker keeps running (SIGINT/SIGTERM stops it)\n');
+        ctx.live.print('console input ended; the tracker keeps running (SIGINT/SIGTERM stops it)');
     });
   }
 
@@ -146,12 +151,13 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   shell?.close();
+  ctx.live.hide();
   // A console on a pipe leaves stdin paused but open; let go of it so the process can end.
   if (o.console && !process.stdin.isTTY) process.stdin.destroy();
   await server.close();
   await registry.close();
   detach.forEach((d) => d());
-  if (why !== 'exit') ctx.stderr.write(`tracker stopped (${why})\n`);
+  if (why !== 'exit') ctx.live.print(`tracker stopped (${why})`);
 }
 
 function hostPort(host: string, port: number): string {

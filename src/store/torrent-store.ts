@@ -11,6 +11,8 @@ export interface StoredTorrentEntry {
   /** Size of the .torrent file in bytes. */
   size: number;
   modified: Date;
+  /** From `publish`: the file was already gone right after it was written (a folder watcher took it). */
+  takenAway?: boolean;
 }
 
 export type StoreErrorCode = 'not-found' | 'bad-name' | 'io' | 'auth' | 'corrupt';

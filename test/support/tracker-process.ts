@@ -4,7 +4,7 @@
  */
 import { ChildProcess } from 'node:child_process';
 import { watch } from './child-process';
-import { startCli } from './run-cli';
+import { startCli, startCliInPty } from './run-cli';
 
 export interface TrackerProcess {
   child: ChildProcess;
@@ -23,8 +23,13 @@ export interface TrackerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startTracker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<TrackerProcess> {
-  const child = startCli(args, { env });
+/** With `pty`, it runs in a pseudo-terminal: stdout and stderr arrive together on `stdout()`. */
+export async function startTracker(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  opts: { pty?: boolean } = {},
+): Promise<TrackerProcess> {
+  const child = opts.pty ? startCliInPty(args, { env }) : startCli(args, { env });
   const w = watch(child, 'tracker');
   const code = (c: number | string | null): number | null => (typeof c === 'number' ? c : null);
   const proc: TrackerProcess = {
