@@ -146,8 +146,20 @@ export class ByteQueue {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.length += chunk.length;
+    // A peer sending a byte per packet must not cost a Buffer object per byte: small chunks are merged
+    // (copying at most 2 KiB per push).
+    const last = this.chunks.length - 1;
+    if (last >= 0 && this.chunks[last].length + chunk.length <= 2048) {
+      this.chunks[last] = Buffer.concat([this.chunks[last], chunk]);
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  /** Buffers held (for tests of the merging above). */
+  get chunkCount(): number {
+    return this.chunks.length;
   }
 
   /** The first n bytes (n <= length), without consuming them. */

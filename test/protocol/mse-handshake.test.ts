@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  ByteQueue,
   Cipher,
   CRYPTO_PLAINTEXT,
   CRYPTO_RC4,
@@ -134,6 +135,32 @@ describe('MSE handshake in memory', () => {
     expect(sniffIncoming(HANDSHAKE)).toBe('plain');
     expect(sniffIncoming(Buffer.from([0x13, 0x42, 0x00]))).toBe('encrypted');
     expect(sniffIncoming(Buffer.from([0xf8]))).toBe('encrypted');
+  });
+});
+
+describe('ByteQueue', () => {
+  it('takes, peeks and searches across chunks, within a window', () => {
+    const q = new ByteQueue();
+    q.push(Buffer.from('hello '));
+    q.push(Buffer.alloc(3000, 0x2e));
+    q.push(Buffer.from('world'));
+    expect(q.length).toBe(3011);
+    expect(q.peek(5).toString()).toBe('hello');
+    expect(q.indexOf(Buffer.from('world'), 3011)).toBe(3006);
+    expect(q.indexOf(Buffer.from('world'), 3010)).toBe(-1);
+    q.skip(6);
+    expect(q.take(3000).every((b) => b === 0x2e)).toBe(true);
+    expect(q.takeAll().toString()).toBe('world');
+    expect(q.length).toBe(0);
+  });
+
+  it('merges a byte-per-packet stream instead of holding a Buffer per byte', () => {
+    const q = new ByteQueue();
+    const data = randomBytes(70_000);
+    for (let i = 0; i < data.length; i++) q.push(data.subarray(i, i + 1));
+    expect(q.chunkCount).toBeLessThanOrEqual(Math.ceil(data.length / 1024));
+    q.skip(1);
+    expect(q.take(65_000).equals(data.subarray(1, 65_001))).toBe(true);
   });
 });
 
