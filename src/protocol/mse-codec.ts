@@ -208,3 +208,47 @@ export class ByteQueue {
     return n < pattern.length ? -1 : this.peek(n).indexOf(pattern);
   }
 }
+
+/**
+ * What the initiator and the responder share: the queue, the failed-for-good rule (after an MseError
+ * every call throws it again), the end-of-stream check and the buffering high-water mark.
+ */
+export abstract class MseParser<T extends MseOutcome> {
+  protected readonly queue = new ByteQueue();
+  protected finished = false;
+  private error?: MseError;
+  /** Most bytes held between pushes (for tests of bounded buffering). */
+  maxBuffered = 0;
+
+  /** Takes a received chunk (which the parser may keep a view of) and returns the effects. */
+  push(chunk: Buffer): MseStep<T> {
+    if (this.error) throw this.error;
+    if (this.finished) throw new Error('push after the handshake finished');
+    this.queue.push(chunk);
+    try {
+      const step = this.advance();
+      if (step.done) this.finished = true;
+      this.maxBuffered = Math.max(this.maxBuffered, this.queue.length);
+      return step;
+    } catch (err) {
+      if (err instanceof MseError) this.error = err;
+      throw err;
+    }
+  }
+
+  /** The peer ended the stream: throws MseError('closed') unless the handshake already finished. */
+  end(): void {
+    if (this.finished) return;
+    this.error ??= new MseError(
+      'closed',
+      `peer closed the connection while we waited for ${this.waitingFor()}`,
+    );
+    throw this.error;
+  }
+
+  /** What the handshake waits for, in words (for error messages). */
+  abstract waitingFor(): string;
+
+  /** Parses what the queue holds as far as it goes. */
+  protected abstract advance(): MseStep<T>;
+}

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  ByteQueue,
+  MseParser,
   Cipher,
   cipherBits,
   MAX_INITIAL_PAYLOAD,
@@ -58,11 +58,10 @@ export interface MseInitiatorOptions {
   rc4?: (key: Buffer) => Rc4;
 }
 
-type State = 'new' | 'yb' | 'vc' | 'select' | 'padD' | 'done' | 'failed';
+type State = 'new' | 'yb' | 'vc' | 'select' | 'padD' | 'done';
 
-export class MseInitiator {
+export class MseInitiator extends MseParser<MseOutcome> {
   private state: State = 'new';
-  private readonly queue = new ByteQueue();
   private readonly random: RandomSource;
   private readonly keys: KeyPair;
   private readonly provide: number;
@@ -71,11 +70,9 @@ export class MseInitiator {
   private vcPattern?: Buffer;
   private selected: Cipher = 'rc4';
   private padD = 0;
-  private error?: MseError;
-  /** Most bytes held between pushes (for tests of bounded buffering). */
-  maxBuffered = 0;
 
   constructor(private readonly o: MseInitiatorOptions) {
+    super();
     if (o.infoHash.length !== 20) throw new RangeError('info-hash must be 20 bytes');
     if ((o.initialPayload?.length ?? 0) > MAX_INITIAL_PAYLOAD) throw new RangeError('IA is too long');
     this.provide = cipherBits(o.ciphers);
@@ -92,35 +89,7 @@ export class MseInitiator {
     return Buffer.concat([this.keys.publicKey, padA]);
   }
 
-  push(chunk: Buffer): MseStep<MseOutcome> {
-    if (this.error) throw this.error;
-    if (this.state === 'new' || this.state === 'done')
-      throw new Error(`MseInitiator.push in state ${this.state}`);
-    this.queue.push(chunk);
-    try {
-      const step = this.advance();
-      this.maxBuffered = Math.max(this.maxBuffered, this.queue.length);
-      return step;
-    } catch (err) {
-      this.state = 'failed';
-      if (err instanceof MseError) this.error = err;
-      throw err;
-    }
-  }
-
-  /** The peer ended the stream: throws unless the handshake already finished. */
-  end(): void {
-    if (this.state === 'done') return;
-    this.error ??= new MseError(
-      'closed',
-      `peer closed the connection while we waited for ${this.waitingFor()}`,
-    );
-    this.state = 'failed';
-    throw this.error;
-  }
-
-  /** What the handshake waits for, in words (for error messages). */
-  waitingFor(): string {
+  override waitingFor(): string {
     switch (this.state) {
       case 'new':
       case 'yb':
@@ -132,7 +101,7 @@ export class MseInitiator {
     }
   }
 
-  private advance(): MseStep<MseOutcome> {
+  protected override advance(): MseStep<MseOutcome> {
     const send: Buffer[] = [];
     const q = this.queue;
     for (;;) {
@@ -181,7 +150,9 @@ export class MseInitiator {
           return { send, done: this.outcome() };
         }
         default:
-          throw new Error(`MseInitiator in state ${this.state}`);
+          throw new Error(
+            this.state === 'new' ? 'MseInitiator.push before start' : `MseInitiator in state ${this.state}`,
+          );
       }
     }
   }

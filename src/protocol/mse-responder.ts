@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  ByteQueue,
+  MseParser,
   Cipher,
   cipherBit,
   MAX_PAD,
@@ -62,11 +62,10 @@ export interface MseAccepted extends MseOutcome {
   initialPayload: Buffer;
 }
 
-type State = 'ya' | 'req1' | 'skey' | 'provide' | 'padC' | 'iaLength' | 'ia' | 'done' | 'failed';
+type State = 'ya' | 'req1' | 'skey' | 'provide' | 'padC' | 'iaLength' | 'ia' | 'done';
 
-export class MseResponder {
+export class MseResponder extends MseParser<MseAccepted> {
   private state: State = 'ya';
-  private readonly queue = new ByteQueue();
   private readonly random: RandomSource;
   private readonly keys: KeyPair;
   private secret?: Buffer;
@@ -76,42 +75,15 @@ export class MseResponder {
   private decrypt?: Rc4;
   private selected: Cipher = 'rc4';
   private need = 0;
-  private error?: MseError;
-  maxBuffered = 0;
 
   constructor(private readonly o: MseResponderOptions) {
+    super();
     if (o.ciphers.length === 0) throw new RangeError('no cipher to accept');
     this.random = o.random ?? randomBytes;
     this.keys = createKeyPair(this.random);
   }
 
-  push(chunk: Buffer): MseStep<MseAccepted> {
-    if (this.error) throw this.error;
-    if (this.state === 'done') throw new Error('MseResponder.push after the handshake');
-    this.queue.push(chunk);
-    try {
-      const step = this.advance();
-      this.maxBuffered = Math.max(this.maxBuffered, this.queue.length);
-      return step;
-    } catch (err) {
-      this.state = 'failed';
-      if (err instanceof MseError) this.error = err;
-      throw err;
-    }
-  }
-
-  /** The peer ended the stream: throws unless the handshake already finished. */
-  end(): void {
-    if (this.state === 'done') return;
-    this.error ??= new MseError(
-      'closed',
-      `peer closed the connection while we waited for ${this.waitingFor()}`,
-    );
-    this.state = 'failed';
-    throw this.error;
-  }
-
-  waitingFor(): string {
+  override waitingFor(): string {
     switch (this.state) {
       case 'ya':
         return 'its public key (step 1)';
@@ -122,7 +94,7 @@ export class MseResponder {
     }
   }
 
-  private advance(): MseStep<MseAccepted> {
+  protected override advance(): MseStep<MseAccepted> {
     const send: Buffer[] = [];
     const q = this.queue;
     for (;;) {
