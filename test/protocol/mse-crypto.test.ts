@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createDiffieHellman, createHash, randomBytes } from 'node:crypto';
+import * as path from 'node:path';
 import {
   bigIntToBuffer,
   checkPublicKey,
@@ -160,5 +161,27 @@ describe('RC4', () => {
       throw new Error(`node --openssl-legacy-provider could not run RC4: ${(err as Error).message}`);
     }
     expect(new JsRc4(key).update(data).equals(out)).toBe(true);
+  });
+
+  it('picks OpenSSL RC4 where the legacy provider is loaded (built dist/, as `npm test` builds it)', () => {
+    const key = randomBytes(20);
+    const script = `
+      const m = require(${JSON.stringify(path.join(__dirname, '../../dist/protocol/mse-rc4.js'))});
+      const rc4 = m.createRc4(Buffer.from(process.argv[1], 'hex'));
+      process.stdout.write(JSON.stringify({ available: m.nativeRc4Available(), impl: rc4.implementation,
+        out: Buffer.concat([rc4.update(Buffer.alloc(100)), rc4.updateOwned(Buffer.alloc(100))]).toString('hex') }));`;
+    const run = (flags: string[]) =>
+      JSON.parse(
+        execFileSync(process.execPath, [...flags, '-e', script, key.toString('hex')]).toString(),
+      ) as {
+        available: boolean;
+        impl: string;
+        out: string;
+      };
+    const expected = new JsRc4(key).update(Buffer.alloc(200)).toString('hex');
+    const legacy = run(['--openssl-legacy-provider']);
+    expect(legacy).toEqual({ available: true, impl: 'native', out: expected });
+    const plain = run([]);
+    expect(plain).toEqual({ available: false, impl: 'js', out: expected });
   });
 });
