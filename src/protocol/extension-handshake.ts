@@ -174,17 +174,8 @@ export function decodeExtensionHandshake(payload: Buffer): ExtensionHandshake {
   return hs;
 }
 
-/** What we put in our handshake; see `ourHandshake` for the usual one. */
-export interface ExtensionHandshakeInput {
-  m: ReadonlyMap<string, number>;
-  v?: string;
-  p?: number;
-  reqq?: number;
-  metadataSize?: number;
-  yourip?: string;
-  uploadOnly?: boolean;
-  encryption?: boolean;
-}
+/** What we put in our handshake (`ipv4` / `ipv6` we do not send); see `ourHandshake` for the usual one. */
+export type ExtensionHandshakeInput = Omit<ExtensionHandshake, 'ipv4' | 'ipv6'>;
 
 const unencodable = (detail: string): never => fail('unencodable', detail);
 

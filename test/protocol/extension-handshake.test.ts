@@ -18,19 +18,12 @@ import {
   ourHandshake,
   remoteIdFor,
 } from '../../src/protocol/extension-handshake';
-import { expectOnly, mutated, samples } from '../support/hostile';
+import { errorCode, expectOnly, mutated, samples } from '../support/hostile';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const enc = (o: Record<string, unknown>): Buffer => encode(o as unknown as BValue);
-const codeOf = (payload: Buffer): string | undefined => {
-  try {
-    decodeExtensionHandshake(payload);
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ExtensionError);
-    return (err as ExtensionError).code;
-  }
-};
+const codeOf = (payload: Buffer): string | undefined =>
+  errorCode(decodeExtensionHandshake, ExtensionError, payload);
 
 describe('our handshake', () => {
   it('round-trips every field we send', () => {

@@ -12,19 +12,11 @@ import {
   decodeLsdAnnounce,
   encodeLsdAnnounce,
 } from '../../src/protocol/lsd-codec';
-import { expectOnly, samples } from '../support/hostile';
+import { errorCode, expectOnly, samples } from '../support/hostile';
 
 const IH = Buffer.from('c12fe1c06bba254a9dc9f519b335aa7c1367a88a', 'hex');
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
-const codeOf = (d: Buffer): string | undefined => {
-  try {
-    decodeLsdAnnounce(d);
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(LsdError);
-    return (err as LsdError).code;
-  }
-};
+const codeOf = (d: Buffer): string | undefined => errorCode(decodeLsdAnnounce, LsdError, d);
 
 describe('LSD datagrams', () => {
   it('encodes an announce for each group', () => {

@@ -14,19 +14,11 @@ import {
   metadataPieceCount,
   metadataPieceLength,
 } from '../../src/protocol/ut-metadata';
-import { expectOnly, mutated, samples } from '../support/hostile';
+import { errorCode, expectOnly, mutated, samples } from '../support/hostile';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const dict = (o: Record<string, number | bigint | Buffer>): Buffer => encode(new Map(Object.entries(o)));
-const codeOf = (payload: Buffer): string | undefined => {
-  try {
-    decodeUtMetadata(payload);
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ExtensionError);
-    return (err as ExtensionError).code;
-  }
-};
+const codeOf = (payload: Buffer): string | undefined => errorCode(decodeUtMetadata, ExtensionError, payload);
 
 describe('ut_metadata messages', () => {
   it("encodes BEP 9's examples byte for byte", () => {

@@ -6,19 +6,11 @@ import fc from 'fast-check';
 import { BValue, decode, encode } from '../../src/protocol/bencode';
 import { ExtensionError } from '../../src/protocol/extension-error';
 import { MAX_PEX_DECODE_ENTRIES, PexFlag, PexMessage, decodePex, encodePex } from '../../src/protocol/ut-pex';
-import { expectOnly, mutated, samples } from '../support/hostile';
+import { errorCode, expectOnly, mutated, samples } from '../support/hostile';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 const enc = (o: Record<string, Buffer | number>): Buffer => encode(new Map(Object.entries(o)) as BValue);
-const codeOf = (payload: Buffer): string | undefined => {
-  try {
-    decodePex(payload);
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ExtensionError);
-    return (err as ExtensionError).code;
-  }
-};
+const codeOf = (payload: Buffer): string | undefined => errorCode(decodePex, ExtensionError, payload);
 
 describe('ut_pex messages', () => {
   it('round-trips IPv4 and IPv6 peers with their flags, split by family', () => {

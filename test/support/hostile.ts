@@ -59,3 +59,18 @@ export function expectOnly<E extends Error>(
 export function samples<T>(arb: fc.Arbitrary<T>, n: number, seed = 42): T[] {
   return fc.sample(arb, { numRuns: n, seed });
 }
+
+/** The code of the error `decode(input)` throws (it must be an `errorType`), or undefined when it decodes. */
+export function errorCode<I, E extends Error & { code: string }>(
+  decode: (input: I) => unknown,
+  errorType: new (...args: never[]) => E,
+  input: I,
+): string | undefined {
+  try {
+    decode(input);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof errorType)) throw err;
+    return err.code;
+  }
+}

@@ -6,6 +6,7 @@
  * not permitted the suite is skipped with a message, and fails instead under CI=true.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { describeIf } from './real-clients';
 
 export interface NetnsHost {
   ns: string;
@@ -86,21 +87,8 @@ export function createNetnsPair(): NetnsPair {
 /** `describe` where namespaces can be made; otherwise skipped with a message (a failing test under CI). */
 export function describeWithNetns(name: string, body: () => void): void {
   const refusal = process.platform === 'linux' ? netnsPermitted() : 'not Linux';
-  if (refusal === undefined) {
-    describe(name, body);
-    return;
-  }
-  const message = `${name}: needs network namespaces (root and iproute2: ip netns add): ${refusal}`;
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('can create network namespaces', () => {
-        throw new Error(message);
-      });
-    });
-  } else {
-    process.stderr.write(`skipped: ${message}\n`);
-    describe.skip(name, body);
-  }
+  const missing = `${name}: needs network namespaces (root and iproute2: ip netns add): ${refusal}`;
+  describeIf(refusal === undefined ? undefined : missing, name, body);
 }
 
 /** Lines of a child's stdout, parsed as JSON, with a way to wait for one that matches. */
