@@ -88,14 +88,16 @@ export class LsdService {
     this.state = 'starting';
     this.starting = this.open().then(() => {
       if (this.state !== 'starting') return; // stopped meanwhile
-      this.state = 'running';
       const families = [...this.sockets.keys()];
-      this.emit({
-        category: 'discovery',
-        type: 'LsdStarted',
-        level: families.length ? 'info' : 'warn',
-        families,
-      });
+      if (families.length === 0) {
+        // Nothing to send or hear on: behave as if switched off (registrations are dropped, not queued).
+        this.state = 'stopped';
+        this.pending.length = 0;
+        this.emit({ category: 'discovery', type: 'LsdUnavailable', level: 'warn' });
+        return;
+      }
+      this.state = 'running';
+      this.emit({ category: 'discovery', type: 'LsdStarted', level: 'info', families });
       this.actor = createActor<LsdState, LsdIn, LsdOut, LsdEffect>({
         name: 'lsd',
         initial: initialLsdState({

@@ -34,6 +34,21 @@ describe('LSD switched off', () => {
   });
 });
 
+describe('LSD without a usable interface', () => {
+  it('reports the family it could not set up, then behaves as switched off', async () => {
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: joining the group on it fails, nothing is sent.
+    const lsd = new LsdService({ env: {}, families: [4], interface4: '192.0.2.1', port: 0 });
+    const events = firstValueFrom(lsd.events$.pipe(toArray()));
+    await lsd.start();
+    lsd.register(Buffer.alloc(20, 1), 6881);
+    await lsd.stop();
+    expect((await events).map((e) => [e.type, e.family])).toEqual([
+      ['LsdFamilyUnavailable', 4],
+      ['LsdUnavailable', undefined],
+    ]);
+  });
+});
+
 /** A service in a child process: JSON commands on stdin, JSON lines (found peers, events) on stdout. */
 const CHILD = `
 const { LsdService } = require(${JSON.stringify(path.join(ROOT, 'dist', 'actors', 'lsd.js'))});
