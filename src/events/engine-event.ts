@@ -7,7 +7,19 @@
  */
 
 export type EventCategory =
-  'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine';
+  | 'error'
+  | 'peer'
+  | 'tracker'
+  | 'piece'
+  | 'block'
+  | 'storage'
+  | 'create'
+  | 'store'
+  | 'engine'
+  /** BEP 9 metadata exchange (magnet links). */
+  | 'metadata'
+  /** Peer sources other than trackers: PEX (BEP 11), LSD (BEP 14). */
+  | 'discovery';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
