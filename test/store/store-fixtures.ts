@@ -1,5 +1,11 @@
-/** Small valid .torrent files for store tests, and a Dropbox store wired to an emulator. */
+/**
+ * Small valid .torrent files for store tests, a Dropbox store wired to an emulator, and a recorder for
+ * store watchers.
+ */
 import { createHash } from 'node:crypto';
+import type { Observable } from 'rxjs';
+import type { EventInput } from '../../src/events/engine-event';
+import type { StoreChange } from '../../src/store/store-index';
 import { buildMetainfo } from '../../src/protocol/metainfo';
 import { DropboxCredentials, makeDropboxClient, makeDropboxFetch } from '../../src/store/dropbox-auth';
 import { DropboxStoreOptions, DropboxTorrentStore } from '../../src/store/dropbox-store';
@@ -33,3 +39,67 @@ export function emulatorStore(
     client: makeDropboxClient(credentials, makeDropboxFetch({ baseUrl: emu.url })),
   });
 }
+
+/** What a store watcher emitted so far, and a way to await the next change that matches. */
+export interface Collected {
+  changes: StoreChange[];
+  events: EventInput[];
+  /** Resolves with the first change (already seen or still to come) matching `pred`; rejects after `ms`. */
+  next(pred: (c: StoreChange) => boolean, ms?: number): Promise<StoreChange>;
+  /** Resolves with the first event matching `pred`. */
+  event(pred: (e: EventInput) => boolean, ms?: number): Promise<EventInput>;
+  stop(): void;
+}
+
+/** Subscribe to a watcher built by `start` (given the event sink) and record what it says. */
+export function collect(start: (onEvent: (e: EventInput) => void) => Observable<StoreChange>): Collected {
+  const changes: StoreChange[] = [];
+  const events: EventInput[] = [];
+  const pokes = new Set<() => void>();
+  const poke = (): void => pokes.forEach((p) => p());
+  const sub = start((e) => {
+    events.push(e);
+    poke();
+  }).subscribe((c) => {
+    changes.push(c);
+    poke();
+  });
+  const waitIn = <T>(list: T[], pred: (x: T) => boolean, ms: number, what: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      let from = 0;
+      const check = (): void => {
+        for (; from < list.length; from++) {
+          if (pred(list[from])) {
+            pokes.delete(check);
+            clearTimeout(timer);
+            return resolve(list[from]);
+          }
+        }
+      };
+      const timer = setTimeout(() => {
+        pokes.delete(check);
+        reject(new Error(`no matching ${what} within ${ms} ms; saw ${JSON.stringify(list)}`));
+      }, ms);
+      pokes.add(check);
+      check();
+    });
+  return {
+    changes,
+    events,
+    next: (pred, ms = 10_000) => waitIn(changes, pred, ms, 'change'),
+    event: (pred, ms = 10_000) => waitIn(events, pred, ms, 'event'),
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+export const published =
+  (name: string, extra: Partial<Extract<StoreChange, { type: 'TorrentPublished' }>> = {}) =>
+  (c: StoreChange): boolean =>
+    c.type === 'TorrentPublished' &&
+    c.name === name &&
+    Object.entries(extra).every(([k, v]) => (c as unknown as Record<string, unknown>)[k] === v);
+
+export const removed =
+  (name: string) =>
+  (c: StoreChange): boolean =>
+    c.type === 'TorrentRemoved' && c.name === name;
