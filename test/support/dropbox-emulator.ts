@@ -44,6 +44,8 @@ export type Fault =
 export interface RequestRecord {
   route: string;
   status: number;
+  /** When the answer was sent (ms since the epoch). */
+  at: number;
 }
 
 export interface EmulatorOptions {
@@ -217,7 +219,7 @@ export class DropboxEmulator {
     headers: Record<string, string>,
     body: string | Buffer,
   ): void {
-    this.requests.push({ route: routeOf(req.url ?? ''), status });
+    this.requests.push({ route: routeOf(req.url ?? ''), status, at: Date.now() });
     res.writeHead(status, headers);
     res.end(body);
   }
@@ -247,7 +249,7 @@ export class DropboxEmulator {
     const route = routeOf(req.url ?? '');
     const fault = this.faults.get(route)?.shift();
     if (fault && 'destroy' in fault) {
-      this.requests.push({ route, status: 0 });
+      this.requests.push({ route, status: 0, at: Date.now() });
       req.socket.destroy();
       return;
     }
