@@ -17,7 +17,8 @@ import { MetainfoError, parseMetainfo } from '../protocol/metainfo';
 import { ArgReader, IdSelector, JsonObject, RpcArgError, readIds } from './rpc-args';
 import { RpcBackend, RpcCommandError, SessionPatch, TorrentPatch, TorrentView } from './rpc-backend';
 import { RpcMemory } from './rpc-memory';
-import { SPEED_K, knownTorrentFields, sessionObject, torrentObject, torrentRow } from './transmission-fields';
+import { SPEED_K, knownTorrentFields, torrentObject, torrentRow } from './transmission-fields';
+import { sessionObject } from './transmission-session';
 
 export interface MethodContext {
   backend: RpcBackend;

@@ -1,5 +1,6 @@
 /**
- * Transmission's names and units for the engine's facts: `torrent-get` fields and `session-get` keys.
+ * Transmission's names and units for the engine's torrent facts: the `torrent-get` fields (the
+ * `session-get` keys are in transmission-session.ts).
  *
  * Owns: the mapping from `TorrentView` / `SessionView` (bytes, milliseconds, our states) to what
  * Transmission clients parse (status codes 0–6, seconds since the epoch, kB/s limits with 1 kB = 1000 B,
@@ -12,7 +13,7 @@
  *   torrentFields(view, ['id', 'name', 'status'], limits) // → { id: 1, name: 'a.iso', status: 6 }
  */
 import { magnetUri } from '../protocol/metainfo';
-import type { PeerView, SessionView, TorrentState, TorrentView, TrackerView } from './rpc-backend';
+import type { PeerView, TorrentState, TorrentView, TrackerView } from './rpc-backend';
 
 /** Transmission 4.0's RPC: the legacy format, version 17. */
 export const RPC_VERSION = 17;
@@ -328,81 +329,4 @@ export function torrentObject(
 /** One torrent as a row of values (`format: "table"`). */
 export function torrentRow(t: TorrentView, fields: readonly string[], limits: LimitMemory): unknown[] {
   return fields.map((f) => TORRENT_FIELDS[f](t, limits));
-}
-
-const UNITS = {
-  'speed-units': ['kB/s', 'MB/s', 'GB/s', 'TB/s'],
-  'speed-bytes': SPEED_K,
-  'size-units': ['kB', 'MB', 'GB', 'TB'],
-  'size-bytes': 1000,
-  'memory-units': ['KiB', 'MiB', 'GiB', 'TiB'],
-  'memory-bytes': 1024,
-};
-
-/** Every session-get key: the engine's settings, and Transmission's defaults for what we do not have. */
-export function sessionObject(
-  s: SessionView,
-  sessionId: string,
-  limits: LimitMemory,
-): Record<string, unknown> {
-  const [downOn, down] = limitFields(s.downloadLimit, limits.get('session:down'));
-  const [upOn, up] = limitFields(s.uploadLimit, limits.get('session:up'));
-  return {
-    'alt-speed-down': 50,
-    'alt-speed-enabled': false,
-    'alt-speed-time-begin': 540,
-    'alt-speed-time-day': 127,
-    'alt-speed-time-enabled': false,
-    'alt-speed-time-end': 1020,
-    'alt-speed-up': 50,
-    'blocklist-enabled': false,
-    'blocklist-size': 0,
-    'blocklist-url': '',
-    'cache-size-mb': 4,
-    'config-dir': s.configDir ?? '',
-    'default-trackers': '',
-    'dht-enabled': s.dhtEnabled,
-    'download-dir': s.downloadDir,
-    'download-queue-enabled': false,
-    'download-queue-size': 5,
-    encryption: s.encryption,
-    'idle-seeding-limit': 30,
-    'idle-seeding-limit-enabled': false,
-    'incomplete-dir': s.downloadDir,
-    'incomplete-dir-enabled': false,
-    'lpd-enabled': s.lpdEnabled,
-    'peer-limit-global': int(s.peerLimitGlobal),
-    'peer-limit-per-torrent': int(s.peerLimitPerTorrent),
-    'peer-port': int(s.peerPort),
-    'peer-port-random-on-start': false,
-    'pex-enabled': s.pexEnabled,
-    'port-forwarding-enabled': false,
-    'queue-stalled-enabled': false,
-    'queue-stalled-minutes': 30,
-    'rename-partial-files': false,
-    'rpc-version': RPC_VERSION,
-    'rpc-version-minimum': RPC_VERSION_MIN,
-    'rpc-version-semver': RPC_VERSION_SEMVER,
-    'script-torrent-added-enabled': false,
-    'script-torrent-added-filename': '',
-    'script-torrent-done-enabled': false,
-    'script-torrent-done-filename': '',
-    'script-torrent-done-seeding-enabled': false,
-    'script-torrent-done-seeding-filename': '',
-    'seed-queue-enabled': false,
-    'seed-queue-size': 10,
-    seedRatioLimit: 2,
-    seedRatioLimited: false,
-    'session-id': sessionId,
-    'speed-limit-down': down,
-    'speed-limit-down-enabled': downOn,
-    'speed-limit-up': up,
-    'speed-limit-up-enabled': upOn,
-    'start-added-torrents': s.startAddedTorrents,
-    'tcp-enabled': true,
-    'trash-original-torrent-files': false,
-    units: UNITS,
-    'utp-enabled': s.utpEnabled,
-    version: s.version,
-  };
 }

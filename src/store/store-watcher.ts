@@ -2,12 +2,12 @@
  * Store watching: an Observable of torrents published to and removed from the torrent store, for
  * `serve` to follow while it runs.
  *
- * Owns: the change types, the bookkeeping every store shares (what is known, under which version;
- * what a new listing or a batch of deltas means), and picking the watcher for the store's kind — the
- * local folder (local-store-watcher.ts: fs.watch plus a periodic rescan) or Dropbox
- * (dropbox-store-watcher.ts: list_folder/continue driven by list_folder/longpoll). Does not own:
- * fetching or parsing the torrents (the consumer does that, and a torrent that does not parse is the
- * consumer's error to show; when its file changes it is published again).
+ * Owns: picking the watcher for the store's kind — the local folder (local-store-watcher.ts: fs.watch
+ * plus a periodic rescan, files still being written held back) or Dropbox (dropbox-store-watcher.ts:
+ * list_folder/continue driven by list_folder/longpoll). What they share — the change type, the
+ * options, and the index that turns listings and deltas into changes — is in store-index.ts. Does not
+ * own: fetching or parsing the torrents (the consumer does that; a torrent that does not parse is the
+ * consumer's error to show, and when its file changes it is published again).
  *
  * The Observable is cold (each subscriber gets its own watcher), never errors for a store failure
  * (those are `StoreWatchFailed` events and the watcher retries), and stops all timers, watches and

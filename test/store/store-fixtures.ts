@@ -1,15 +1,20 @@
 /**
- * Small valid .torrent files for store tests, a Dropbox store wired to an emulator, and a recorder for
- * store watchers.
+ * Small valid .torrent files for store tests, a Dropbox store wired to an emulator, the harnesses the
+ * store and store-watcher contract suites run on, and a recorder for store watchers.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Observable } from 'rxjs';
 import type { EventInput } from '../../src/events/engine-event';
-import type { StoreChange } from '../../src/store/store-index';
 import { buildMetainfo } from '../../src/protocol/metainfo';
 import { DropboxCredentials, makeDropboxClient, makeDropboxFetch } from '../../src/store/dropbox-auth';
 import { DropboxStoreOptions, DropboxTorrentStore } from '../../src/store/dropbox-store';
-import { DropboxEmulator } from '../support/dropbox-emulator';
+import { LocalTorrentStore } from '../../src/store/local-store';
+import type { StoreChange } from '../../src/store/store-index';
+import type { TorrentStore } from '../../src/store/torrent-store';
+import { DropboxEmulator, EmulatorOptions, startDropboxEmulator } from '../support/dropbox-emulator';
+import { tempDir } from '../support/run-cli';
 
 /** A valid single-file .torrent named `name` (content derived from `seed`). */
 export function torrentBytes(name: string, seed = 1): Buffer {
@@ -103,3 +108,42 @@ export const removed =
   (name: string) =>
   (c: StoreChange): boolean =>
     c.type === 'TorrentRemoved' && c.name === name;
+
+/** A store for a contract suite, and a way to change it behind its back (as another program might). */
+export interface StoreHarness {
+  store: TorrentStore;
+  /** Put raw bytes into the store without going through it; `ageMs` back-dates the file where it can. */
+  plant(name: string, bytes: Buffer, ageMs?: number): void;
+  close(): Promise<void>;
+  /** The Dropbox emulator behind the store, when there is one. */
+  emu?: DropboxEmulator;
+}
+
+/** A local-folder store in a fresh temp folder (the folder itself is not created yet). */
+export function localHarness(prefix = 'rxt-store-'): StoreHarness {
+  const t = tempDir(prefix);
+  const dir = path.join(t.dir, 'torrents');
+  return {
+    store: new LocalTorrentStore(dir),
+    plant: (name, bytes, ageMs) => {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, name), bytes);
+      if (ageMs)
+        fs.utimesSync(path.join(dir, name), new Date(Date.now() - ageMs), new Date(Date.now() - ageMs));
+    },
+    close: async () => t.cleanup(),
+  };
+}
+
+/** A Dropbox store on the real SDK, talking to a fresh loopback emulator. */
+export async function dropboxHarness(
+  opts: EmulatorOptions = {},
+): Promise<StoreHarness & { emu: DropboxEmulator }> {
+  const emu = await startDropboxEmulator(opts);
+  return {
+    emu,
+    store: emulatorStore(emu),
+    plant: (name, bytes) => void emu.put(`/SharedTorrents/${name}`, bytes),
+    close: () => emu.close(),
+  };
+}

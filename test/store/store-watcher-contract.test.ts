@@ -5,55 +5,32 @@
  * 10 s, reports overwrites and removals once each, ignores files that are not torrents, and stops when
  * unsubscribed.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { LocalTorrentStore } from '../../src/store/local-store';
 import type { StoreWatchOptions } from '../../src/store/store-index';
 import { watchStore } from '../../src/store/store-watcher';
-import type { TorrentStore } from '../../src/store/torrent-store';
-import { DropboxEmulator, startDropboxEmulator } from '../support/dropbox-emulator';
-import { tempDir } from '../support/run-cli';
-import { collect, emulatorStore, published, removed, torrentBytes } from './store-fixtures';
+import {
+  StoreHarness,
+  collect,
+  dropboxHarness,
+  localHarness,
+  published,
+  removed,
+  torrentBytes,
+} from './store-fixtures';
 
-interface Harness {
-  store: TorrentStore;
-  /** Put raw bytes into the store behind its back (as another program might). */
-  plant(name: string, bytes: Buffer): void;
+interface Harness extends StoreHarness {
   /** Watcher settings that keep the tests short (the defaults are for real use). */
   fast: StoreWatchOptions;
-  close(): Promise<void>;
 }
 
+// Planted files are back-dated: written "a while ago", so the local watcher need not wait for them to settle.
 const harnesses: [string, () => Promise<Harness>][] = [
-  [
-    'local folder',
-    async () => {
-      const t = tempDir('rxt-watch-');
-      const dir = path.join(t.dir, 'torrents');
-      return {
-        store: new LocalTorrentStore(dir),
-        plant: (name, bytes) => {
-          fs.mkdirSync(dir, { recursive: true });
-          fs.writeFileSync(path.join(dir, name), bytes);
-          const old = new Date(Date.now() - 60_000); // written "a while ago": settled at once
-          fs.utimesSync(path.join(dir, name), old, old);
-        },
-        fast: { settleMs: 200, rescanMs: 500 },
-        close: async () => t.cleanup(),
-      };
-    },
-  ],
+  ['local folder', async () => ({ ...localHarness('rxt-watch-'), fast: { settleMs: 200, rescanMs: 500 } })],
   [
     'dropbox (SDK → loopback emulator)',
-    async () => {
-      const emu: DropboxEmulator = await startDropboxEmulator({ pageSize: 2, longpollMaxMs: 2000 });
-      return {
-        store: emulatorStore(emu),
-        plant: (name, bytes) => void emu.put(`/SharedTorrents/${name}`, bytes),
-        fast: { missingFolderPollMs: 200, retryDelayMs: 50 },
-        close: () => emu.close(),
-      };
-    },
+    async () => ({
+      ...(await dropboxHarness({ pageSize: 2, longpollMaxMs: 2000 })),
+      fast: { missingFolderPollMs: 200, retryDelayMs: 50 },
+    }),
   ],
 ];
 
@@ -76,7 +53,8 @@ describe.each(harnesses)('store watcher contract: %s', (_label, make) => {
   };
 
   it('reports the torrents already in the store as existing (across several listing pages)', async () => {
-    for (const n of ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin']) h.plant(`${n}.torrent`, torrentBytes(n));
+    for (const n of ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin'])
+      h.plant(`${n}.torrent`, torrentBytes(n), 60_000);
     const w = watch();
     for (const n of ['a.bin', 'b.bin', 'c.bin', 'd.bin', 'e.bin']) {
       await w.next(published(`${n}.torrent`, { existing: true, replaced: false }));
@@ -85,7 +63,7 @@ describe.each(harnesses)('store watcher contract: %s', (_label, make) => {
   });
 
   it('with emitExisting: false, reports only what changes after the start', async () => {
-    h.plant('old.bin.torrent', torrentBytes('old.bin'));
+    h.plant('old.bin.torrent', torrentBytes('old.bin'), 60_000);
     const w = watch({ emitExisting: false });
     await w.event((e) => e.type === 'StoreWatchStarted');
     await h.store.publish('new.bin', torrentBytes('new.bin'));
@@ -125,10 +103,10 @@ describe.each(harnesses)('store watcher contract: %s', (_label, make) => {
   it('ignores files that are not torrents: other names, hidden files, temp files', async () => {
     const w = watch();
     await w.event((e) => e.type === 'StoreWatchStarted');
-    h.plant('notes.txt', Buffer.from('hello'));
-    h.plant('.hidden.torrent', torrentBytes('hidden'));
-    h.plant('half.torrent.tmp', Buffer.from('d4:info'));
-    h.plant('real.bin.torrent', torrentBytes('real.bin'));
+    h.plant('notes.txt', Buffer.from('hello'), 60_000);
+    h.plant('.hidden.torrent', torrentBytes('hidden'), 60_000);
+    h.plant('half.torrent.tmp', Buffer.from('d4:info'), 60_000);
+    h.plant('real.bin.torrent', torrentBytes('real.bin'), 60_000);
     await w.next(published('real.bin.torrent'));
     expect(w.changes.map((c) => c.name)).toEqual(['real.bin.torrent']);
   });
