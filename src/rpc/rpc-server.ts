@@ -175,6 +175,15 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
     send(res, 200, json, { [SESSION_HEADER]: sessionId });
   };
 
+  /** Read and drop the body of a refused request, up to the cap; past it, drop the connection. */
+  const discard = (req: http.IncomingMessage): void => {
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBody) req.destroy();
+    });
+  };
+
   const readBody = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const declared = Number(req.headers['content-length']);
     const tooLarge = (): void => {
@@ -220,7 +229,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
           failures: authFailures,
         });
       }
-      req.resume();
+      discard(req);
       return send(res, 401, html(401, 'Unauthorized'), { 'WWW-Authenticate': 'Basic realm="rxtorrent"' });
     }
     let pathname: string;
@@ -230,11 +239,11 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       pathname = '';
     }
     if (pathname !== RPC_PATH && pathname !== `${RPC_PATH}/`) {
-      req.resume();
+      discard(req);
       return send(res, 404, html(404, 'Not Found', '<p>The RPC is at /transmission/rpc</p>'));
     }
     if (!hostAllowed(req)) {
-      req.resume();
+      discard(req);
       return send(
         res,
         421,
@@ -246,7 +255,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       );
     }
     if (req.headers[SESSION_HEADER.toLowerCase()] !== sessionId) {
-      req.resume();
+      discard(req);
       return send(
         res,
         409,
@@ -259,7 +268,7 @@ export function createRpcServer(opts: RpcServerOptions): RpcServer {
       );
     }
     if (req.method !== 'POST') {
-      req.resume();
+      discard(req);
       return send(res, 405, html(405, 'Method Not Allowed'), { Allow: 'POST' });
     }
     readBody(req, res);

@@ -186,6 +186,14 @@ describe('HTTP-level refusals', () => {
     await stillServing();
   });
 
+  it('drops the connection of a refused request whose body goes on past the cap', async () => {
+    const big = Buffer.alloc(10 * 1024 * 1024 + 64 * 1024, 0x20);
+    const r = await rawRequest(port, { body: big, chunked: true }).catch((e: Error) => e); // no session id: 409
+    if (r instanceof Error) expect(r.message).toMatch(/EPIPE|ECONNRESET|socket hang up/);
+    else expect(r.status).toBe(409);
+    await stillServing();
+  });
+
   it('drops a raw-socket request that is not HTTP without disturbing others', async () => {
     await new Promise<void>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => s.end('\x00\x01GARBAGE / HTTP/9\r\n\r\n'));
