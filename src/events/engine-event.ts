@@ -19,7 +19,9 @@ export type EventCategory =
   /** BEP 9 metadata exchange (magnet links). */
   | 'metadata'
   /** Peer sources other than trackers: PEX (BEP 11), LSD (BEP 14). */
-  | 'discovery';
+  | 'discovery'
+  /** The Transmission-compatible remote control. */
+  | 'rpc';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -15,7 +15,8 @@ export interface StoredTorrentEntry {
   takenAway?: boolean;
 }
 
-export type StoreErrorCode = 'not-found' | 'bad-name' | 'io' | 'auth' | 'corrupt';
+/** `reset`: a store listing cursor is no longer valid; list again from the start. */
+export type StoreErrorCode = 'not-found' | 'bad-name' | 'io' | 'auth' | 'corrupt' | 'reset';
 
 export class StoreError extends Error {
   constructor(
