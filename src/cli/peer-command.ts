@@ -13,30 +13,27 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Engine } from '../actors/engine';
 import { Torrent, TorrentStats } from '../actors/torrent';
-import { TokenBucket, parseRate } from '../core/token-bucket';
+import { parseRate } from '../core/token-bucket';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { PeerAddress } from '../protocol/tracker-codec';
 import { EventInput } from '../events/engine-event';
 import { StorageError } from '../storage/piece-storage';
 import { CliContext, CliError } from './context';
+import { NetworkFlags, addNetworkOptions, engineOptions, intOption } from './network-options';
 import { LiveLine } from './live-line';
 import { loadTorrent } from './load-torrent';
 import { formatBytes, progress } from './progress';
 
-interface PeerOptions {
+interface PeerOptions extends NetworkFlags {
   file: string;
-  port: string;
   tracker: string[];
   dir: string;
-  bind?: string;
   peer: string[];
   exitOnDone?: boolean;
   maxPeers: string;
   uploadSlots: string;
   progressInterval: string;
   minAnnounceInterval: string;
-  maxDown?: string;
-  maxUp?: string;
   verify?: boolean;
 }
 
@@ -54,10 +51,10 @@ export function leechCommand(context: () => CliContext): Command {
 }
 
 function peerCommand(mode: 'seed' | 'leech', description: string, context: () => CliContext): Command {
-  return new Command(mode)
+  const cmd = new Command(mode)
     .description(description)
-    .requiredOption('-f, --file <torrent>', '.torrent path or name in the torrent store')
-    .option('-p, --port <port>', 'listen port for peers', '6881')
+    .requiredOption('-f, --file <torrent>', '.torrent path or name in the torrent store');
+  return addNetworkOptions(cmd, '6881')
     .option(
       '-t, --tracker <addr>',
       "tracker: host, host:port or URL (repeatable; added before the torrent's own)",
@@ -65,13 +62,10 @@ function peerCommand(mode: 'seed' | 'leech', description: string, context: () =>
       [],
     )
     .option('-o, --dir <folder>', "data folder (the torrent's file or folder lives inside it)", '.')
-    .option('--bind <address>', 'listen address (default: all interfaces)')
     .option('--peer <host:port>', 'also connect to this peer directly (repeatable)', collect, [])
     .option('--max-peers <n>', 'most connections', '60')
     .option('--upload-slots <n>', 'peers unchoked at once', '8')
     .option('--verify', 'hash every piece before starting, whatever the resume data says')
-    .option('--max-down <rate>', 'download limit in bytes/s for all peers together, e.g. 5M, 500K (0 = none)')
-    .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)')
     .addOption(
       new Option(
         '--progress-interval <seconds>',
@@ -92,7 +86,6 @@ function peerCommand(mode: 'seed' | 'leech', description: string, context: () =>
 }
 
 async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions): Promise<void> {
-  const port = intOption(o.port, '--port', 0, 65535);
   const maxPeers = intOption(o.maxPeers, '--max-peers', 1, 10_000);
   const uploadSlots = intOption(o.uploadSlots, '--upload-slots', 1, 1000);
   const interval = intOption(o.progressInterval, '--progress-interval', 1, 3600);
@@ -110,10 +103,11 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   if (trackers.length === 0 && peers.length === 0) {
     throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
   }
-  const downBucket = new TokenBucket(rateOption(o.maxDown, '--max-down'));
-  const upBucket = new TokenBucket(rateOption(o.maxUp, '--max-up'));
   // One engine with one torrent: the same engine `serve` runs with many.
-  const engine = new Engine({ port, bind: o.bind, downBucket, upBucket, maxConnections: maxPeers + 10 });
+  const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
+  const { port } = engineOpts;
+  const engine = new Engine(engineOpts);
+  const { downBucket, upBucket } = engine;
   const live = ctx.live;
   const detach = ctx.log.attach(engine.events$);
   // State changes worth a line even without -v (each is said once per change, never per retry).
@@ -272,15 +266,6 @@ export function completionLine(
   return `download complete: ${name}, ${formatBytes(s.downloaded)} in ${secs.toFixed(1)} s at ${formatBytes(s.downloaded / secs)}/s from the first byte (${all})`;
 }
 
-function rateOption(v: string | undefined, name: string): number {
-  if (v === undefined) return 0;
-  try {
-    return parseRate(v);
-  } catch (err) {
-    throw new CliError(`${name}: ${(err as Error).message}`, 2);
-  }
-}
-
 /** A line for the user when the tracker or the swarm changes state; undefined for everything else. */
 function notice(e: EventInput): string | undefined {
   switch (e.type) {
@@ -295,13 +280,6 @@ function notice(e: EventInput): string | undefined {
     default:
       return undefined;
   }
-}
-
-function intOption(v: string, name: string, min: number, max: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new CliError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`, 2);
-  return n;
 }
 
 function parsePeer(s: string): PeerAddress {

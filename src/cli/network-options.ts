@@ -1,0 +1,55 @@
+/**
+ * Flags every command that runs an engine shares (seed, leech, serve), in one place: adding a network
+ * feature (encryption policy, DHT, LSD…) means adding its flag here, reading it in `engineOptions`,
+ * and both kinds of command get it.
+ *
+ * Owns: the flags' names, help texts and validation, and turning them into `EngineOptions`. Does not
+ * own: per-command flags (`-f`, `--exit-on-done`, `--rpc-port`…).
+ */
+import { Command } from 'commander';
+import type { EngineOptions } from '../actors/engine';
+import { TokenBucket, parseRate } from '../core/token-bucket';
+import { CliError } from './context';
+
+export interface NetworkFlags {
+  port: string;
+  bind?: string;
+  maxDown?: string;
+  maxUp?: string;
+}
+
+/** Adds the shared flags, with `defaultPort` for `-p`. */
+export function addNetworkOptions(cmd: Command, defaultPort: string): Command {
+  return cmd
+    .option('-p, --port <port>', 'listen port for peers (TCP)', defaultPort)
+    .option('--bind <address>', 'listen address (default: all interfaces)')
+    .option('--max-down <rate>', 'download limit in bytes/s for all peers together, e.g. 5M, 500K (0 = none)')
+    .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)');
+}
+
+/** The engine's options from the shared flags; throws CliError (exit 2) for a bad value. */
+export function engineOptions(f: NetworkFlags, extra: Partial<EngineOptions> = {}): EngineOptions {
+  return {
+    port: intOption(f.port, '--port', 0, 65535),
+    bind: f.bind,
+    downBucket: new TokenBucket(rateOption(f.maxDown, '--max-down')),
+    upBucket: new TokenBucket(rateOption(f.maxUp, '--max-up')),
+    ...extra,
+  };
+}
+
+export function rateOption(v: string | undefined, name: string): number {
+  if (v === undefined) return 0;
+  try {
+    return parseRate(v);
+  } catch (err) {
+    throw new CliError(`${name}: ${(err as Error).message}`, 2);
+  }
+}
+
+export function intOption(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new CliError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`, 2);
+  return n;
+}
