@@ -7,7 +7,7 @@
  */
 
 export type EventCategory =
-  'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine';
+  'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine' | 'dht';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
