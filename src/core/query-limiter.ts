@@ -10,7 +10,8 @@
  *
  * @example
  *   const limiter = new QueryLimiter({ rate: 20, burst: 50 });
- *   limiter.take('10.0.0.2', now); // 'ok' until 50 queries arrive faster than 20 a second, then 'limited' once, then 'dropped'
+ *   limiter.take('10.0.0.2', now); // 'ok' until 50 queries arrive faster than 20 a second, then 'limited'
+ *                                  // once, then 'dropped' (or 'ok' at 20 a second) until it calms down
  */
 
 export interface QueryLimitConfig {
@@ -58,9 +59,11 @@ export class QueryLimiter {
       b = { tokens: this.cfg.burst, at: now, limited: false };
     }
     this.buckets.set(key, b);
+    // An episode ends when the source has calmed down (half its burst saved up again), not when a
+    // sustained flood earns its next token: one report per flood.
+    if (b.limited && b.tokens >= this.cfg.burst / 2) b.limited = false;
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      b.limited = false;
       return 'ok';
     }
     this.dropped++;

@@ -7,8 +7,11 @@ describe('per-source query limiter', () => {
     expect(at0).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'limited', 'dropped', 'dropped']);
     expect(l.take('b', 0)).toBe('ok'); // other sources are unaffected
     expect(l.take('a', 100)).toBe('ok'); // 100 ms at 10/s refills one
-    expect(l.take('a', 100)).toBe('limited'); // a new episode
-    expect(l.dropped).toBe(4);
+    expect(l.take('a', 100)).toBe('dropped'); // the same flood: not reported again
+    expect(l.take('a', 1000)).toBe('ok'); // calmed down: half the burst saved up again
+    for (let i = 0; i < 4; i++) l.take('a', 1000);
+    expect(l.take('a', 1000)).toBe('limited'); // a new flood, a new report
+    expect(l.dropped).toBe(5);
   });
 
   test('remembers a bounded number of sources; sweep forgets refilled ones', () => {
