@@ -353,7 +353,7 @@ function finished(s: DhtState, task: Task, outcome: LookupOutcome, now: number, 
       const answered = outcome.answers > 0;
       const was = s.bootstrap.state;
       s.bootstrap.state = answered ? 'ok' : 'failed';
-      if (answered && was !== 'ok')
+      if (answered && was !== 'ok') {
         out.events.push({
           category: 'dht',
           type: 'DhtBootstrapped',
@@ -361,6 +361,10 @@ function finished(s: DhtState, task: Task, outcome: LookupOutcome, now: number, 
           nodes: s.table.size,
           ...figures,
         });
+        // Kademlia's join: after finding our neighbours, fill every bucket farther away.
+        for (const target of s.table.farTargets(s.tasks.randomBytes))
+          s.tasks.start({ id: s.tasks.internalId(), kind: 'refresh', method: 'find_node', target }, now, out);
+      }
       if (!answered && !s.bootstrap.reported) {
         s.bootstrap.reported = true;
         out.events.push({

@@ -184,7 +184,11 @@ export class TaskRunner {
     if (!p.candidate) return;
     if (ok && msg.y === 'r') {
       const r = msg.response;
-      task.lookup.answered(p.candidate, r.id, (family === 4 ? r.nodes : r.nodes6) ?? [], r.token);
+      const named = (family === 4 ? r.nodes : r.nodes6) ?? [];
+      // Heard-of nodes fill free room in the table (libtorrent's heard_about); they are offered to
+      // others only once they answered us.
+      for (const n of named) table.observe(n, 'heard', now);
+      task.lookup.answered(p.candidate, r.id, named, r.token);
       if (r.values && task.method === 'get_peers') this.found(task, r.values, out);
     } else task.lookup.failed(p.candidate);
     this.drive(task, now, out);

@@ -14,6 +14,7 @@
  *   bad          failed to answer `MAX_FAILURES` of our queries in a row.
  * A full bucket takes a newcomer only in place of a bad node; otherwise the newcomer waits in the
  * bucket's replacement cache, and the least recently seen questionable node is named for a ping.
+ * A node we only heard of (named in another node's answer) takes free room and nothing else.
  * When that node fails, the best replacement takes its slot. Bad nodes stay until replaced, so a
  * machine that went offline does not forget its table.
  *
@@ -51,6 +52,8 @@ export interface RoutingNode extends NodeContact {
   failures: number;
   /** When we last named it for a ping (maintenance), so it is not pinged again at once. */
   lastAsked: number;
+  /** The id's first 30 bits (a small integer): sorts by distance without touching the Buffer. */
+  prefix: number;
 }
 
 interface Bucket {
@@ -164,6 +167,8 @@ export class RoutingTable {
       this.insert(b, node, now);
       return ADDED;
     }
+    // A node we only heard of (named in someone's answer) takes free room, never anyone's place.
+    if (seen === 'heard' && !r) return IGNORED;
     const bad = b.nodes.findIndex((x) => this.status(x, now) === 'bad');
     if (bad >= 0) {
       this.remove(b, bad);
@@ -202,15 +207,26 @@ export class RoutingTable {
   /** The `count` nodes closest to `target`, closest first: bad nodes never, unverified ones unless asked. */
   closest(target: Buffer, count: number, now: number, opts: { unverified?: boolean } = {}): RoutingNode[] {
     const out: RoutingNode[] = [];
+    const far: number[] = []; // XOR distance of the first 30 bits, parallel to `out`
+    const t30 = target.readUInt32BE(0) >>> 2;
     for (const b of this.buckets)
       for (const n of b.nodes) {
         if ((!n.verified && !opts.unverified) || this.status(n, now) === 'bad') continue;
-        // Insertion into a short sorted list: count is small (k), tables are a few hundred nodes.
+        // Insertion into a short sorted list (count is k); the 30-bit prefix decides almost always.
+        const d = n.prefix ^ t30;
         let i = out.length;
-        while (i > 0 && compareDistance(n.id, out[i - 1].id, target) < 0) i--;
+        while (
+          i > 0 &&
+          (d < far[i - 1] || (d === far[i - 1] && compareDistance(n.id, out[i - 1].id, target) < 0))
+        )
+          i--;
         if (i >= count) continue;
         out.splice(i, 0, n);
-        if (out.length > count) out.pop();
+        far.splice(i, 0, d);
+        if (out.length > count) {
+          out.pop();
+          far.pop();
+        }
       }
     return out;
   }
@@ -224,6 +240,11 @@ export class RoutingTable {
       out.push(randomIdWithPrefix(this.id, i, randomBytes, i < this.buckets.length - 1));
     });
     return out;
+  }
+
+  /** A random target in every bucket but the last: what a joining node looks up (Kademlia's join). */
+  farTargets(randomBytes: (n: number) => Buffer): Buffer[] {
+    return this.buckets.slice(0, -1).map((_, i) => randomIdWithPrefix(this.id, i, randomBytes));
   }
 
   *nodes(): IterableIterator<RoutingNode> {
@@ -379,6 +400,7 @@ function fresh(c: NodeContact): RoutingNode {
     lastQuery: NEVER,
     failures: 0,
     lastAsked: NEVER,
+    prefix: c.id.readUInt32BE(0) >>> 2,
   };
 }
 

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { dhtStats } from '../../src/core/dht-state';
 import { TOKEN_ROTATE_MS } from '../../src/core/dht-tokens';
 import { decodeKrpc, encodeQuery, encodeResponse, KrpcMessage } from '../../src/protocol/krpc';
 import { DhtSim, SimNode } from '../support/dht-sim';
+import { seededRandom } from '../support/krpc-fuzz';
 
 const HASH = Buffer.alloc(20, 0x42);
 const RAW = { ip: '127.0.0.1', port: 9 }; // a raw client outside the simulated nodes
@@ -24,12 +26,16 @@ function repliesTo(sim: DhtSim): KrpcMessage[] {
 
 let nextLookup = 1;
 function lookup(sim: DhtSim, node: SimNode, announce?: number) {
+  return lookupFor(sim, node, HASH, announce);
+}
+
+function lookupFor(sim: DhtSim, node: SimNode, target: Buffer, announce?: number) {
   const id = nextLookup++;
   sim.send(node, {
     type: 'StartLookup',
     lookup: id,
     method: 'get_peers',
-    target: HASH,
+    target,
     ...(announce ? { announce: { port: announce, impliedPort: false } } : {}),
     at: sim.now,
   });
@@ -54,6 +60,22 @@ describe('DHT node transition on a simulated network', () => {
     expect(found.outcome).toMatchObject({ peers: 1, cancelled: false });
     expect(found.outcome!.queries).toBeLessThan(40);
     expect(found.outcome!.hops).toBeGreaterThanOrEqual(1);
+  });
+
+  test('300 nodes: every announce is found from random nodes (the join fills far buckets)', () => {
+    const sim = network(300);
+    const rnd = seededRandom(7);
+    const sizes = sim.nodes.map((n) => n.state.table.size).sort((a, b) => a - b);
+    expect(sizes[0]).toBeGreaterThanOrEqual(30); // every table reaches past its own neighbourhood
+    const hashes = Array.from({ length: 10 }, (_, i) => createHash('sha1').update(`h${i}`).digest());
+    hashes.forEach((h, i) => lookupFor(sim, sim.nodes[Math.floor(rnd() * 300)], h, 9000 + i));
+    let found = 0;
+    for (let i = 0; i < 60; i++) {
+      const h = hashes[i % hashes.length];
+      const r = lookupFor(sim, sim.nodes[Math.floor(rnd() * 300)], h);
+      if (r.peers.some((p) => p.port === 9000 + (i % hashes.length))) found++;
+    }
+    expect(found).toBe(60);
   });
 
   test('nobody answers the bootstrap: one event, quiet retries, then recovery is reported', () => {

@@ -89,23 +89,26 @@ describe('routing table', () => {
     expect(r.outcome).toBe('replacement');
     expect(r.ping?.id).toEqual(idAt(0, 0)); // seen longest ago
     // Named once; a second newcomer right after names the next oldest, not the same one again.
-    expect(t.observe(contact(idAt(0, 43), 43), 'heard', later).ping?.id).toEqual(idAt(0, 1));
+    expect(t.observe(contact(idAt(0, 43), 43), 'queried', later).ping?.id).toEqual(idAt(0, 1));
     t.failed(idAt(0, 0), later + 1);
     expect(t.get(idAt(0, 0))).toBeDefined();
     t.failed(idAt(0, 0), later + 2);
     expect(t.get(idAt(0, 0))).toBeUndefined();
-    expect(t.get(idAt(0, 42))).toBeDefined(); // the replacement that answered us wins over the heard one
+    expect(t.get(idAt(0, 42))).toBeDefined(); // the replacement that answered us wins over the one that only queried
     expect(t.get(idAt(0, 43))).toBeUndefined();
   });
 
-  test('a bad node is replaced by a newcomer at once', () => {
+  test('a bad node is replaced by a newcomer that queried or answered us, never by one we only heard of', () => {
     const t = new RoutingTable(OWN);
     for (let i = 0; i < 8; i++) t.observe(contact(idAt(0, i), i), 'responded', 0);
     t.observe(contact(idAt(1, 0), 50), 'responded', 0);
     t.failed(idAt(0, 3), 1);
     t.failed(idAt(0, 3), 2);
-    expect(t.observe(contact(idAt(0, 77), 77), 'heard', 3).outcome).toBe('added');
+    // Only heard of: takes no one's place, not even a bad node's, and waits nowhere.
+    expect(t.observe(contact(idAt(0, 78), 78), 'heard', 3)).toEqual({ outcome: 'ignored' });
+    expect(t.observe(contact(idAt(0, 77), 77), 'queried', 3).outcome).toBe('added');
     expect(t.get(idAt(0, 3))).toBeUndefined();
+    expect(t.stats(3).replacements).toBe(0);
   });
 
   test('one node per public IP; loopback is exempt', () => {

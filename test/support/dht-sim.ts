@@ -39,6 +39,8 @@ export class DhtSim {
   /** Datagrams sent to addresses no node has (e.g. a test's raw client). */
   readonly outside: { to: NodeAddress; data: Buffer; from: NodeAddress }[] = [];
   private queue: { to: NodeAddress; data: Buffer; from: NodeAddress }[] = [];
+  private head = 0;
+  private readonly byAddr = new Map<string, SimNode>();
 
   add(config: Partial<DhtConfig> = {}, ip = '127.0.0.1'): SimNode {
     const i = this.nodes.length;
@@ -57,6 +59,7 @@ export class DhtSim {
       effects: [],
     };
     this.nodes.push(node);
+    this.byAddr.set(`${ip}:${node.addr.port}`, node);
     return node;
   }
 
@@ -78,13 +81,17 @@ export class DhtSim {
   /** Deliver queued datagrams (and what they cause) until the network is quiet; bounded. */
   deliver(limit = 200_000): number {
     let n = 0;
-    while (this.queue.length > 0 && n++ < limit) {
-      const d = this.queue.shift() as (typeof this.queue)[number];
+    while (this.head < this.queue.length && n++ < limit) {
+      const d = this.queue[this.head++];
       const key = `${d.to.ip}:${d.to.port}`;
-      const target = this.nodes.find((x) => x.addr.ip === d.to.ip && x.addr.port === d.to.port);
+      const target = this.byAddr.get(key);
       if (!target) this.outside.push(d);
       else if (!this.silent.has(key))
         this.send(target, { type: 'DatagramReceived', data: d.data, from: d.from, at: this.now });
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
     }
     return n;
   }
