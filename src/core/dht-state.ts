@@ -130,6 +130,7 @@ export interface DhtState {
   routers: NodeAddress[];
   bootstrap: { state: 'idle' | 'running' | 'ok' | 'failed'; reported: boolean; lastAttempt: number };
   lastMaintenance: number;
+  lastLimiterSweep: number;
   readonly random: () => number;
 }
 
@@ -171,11 +172,14 @@ export function initialDhtState(o: DhtStateOptions): DhtState {
     routers: [],
     bootstrap: { state: 'idle', reported: false, lastAttempt: -Infinity },
     lastMaintenance: o.now,
+    lastLimiterSweep: o.now,
     random: o.random,
   };
 }
 
 type Out = { effects: DhtEffect[]; events: EventInput[] };
+
+const LIMITER_SWEEP_MS = 5000;
 
 export function dhtTransition(s: DhtState, m: DhtIn): Step<DhtState, DhtEffect, EventInput> {
   const out: Out = { effects: [], events: [] };
@@ -291,10 +295,14 @@ function send(s: DhtState, to: NodeAddress, data: Buffer, out: Out, isError = fa
 
 function tick(s: DhtState, now: number, out: Out): void {
   s.tasks.expire(now, out);
+  // Quiet sources are forgotten within seconds (a bucket refills in burst / rate = 2.5 s by default).
+  if (now - s.lastLimiterSweep >= LIMITER_SWEEP_MS) {
+    s.lastLimiterSweep = now;
+    s.limiter.sweep(now);
+  }
   if (now - s.lastMaintenance >= s.cfg.maintenanceMs) {
     s.lastMaintenance = now;
     s.peers.sweep(now);
-    s.limiter.sweep(now);
     if (s.table.size > 0)
       for (const target of s.table.refreshTargets(now, s.tasks.randomBytes))
         s.tasks.start({ id: s.tasks.internalId(), kind: 'refresh', method: 'find_node', target }, now, out);

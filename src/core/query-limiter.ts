@@ -14,6 +14,8 @@
  *                                  // once, then 'dropped' (or 'ok' at 20 a second) until it calms down
  */
 
+import { sinceEpoch } from './small-time';
+
 export interface QueryLimitConfig {
   /** Queries per second a source may sustain. */
   rate: number;
@@ -28,8 +30,9 @@ export const DEFAULT_QUERY_LIMIT: QueryLimitConfig = { rate: 20, burst: 50, maxK
 /** `limited`: this query is dropped and the source just became limited; `dropped`: still limited. */
 export type TakeOutcome = 'ok' | 'limited' | 'dropped';
 
+/** Tokens in thousandths and time in ms since the limiter's first query: small integers, unboxed. */
 interface Bucket {
-  tokens: number;
+  milli: number;
   at: number;
   limited: boolean;
 }
@@ -37,6 +40,7 @@ interface Bucket {
 export class QueryLimiter {
   private readonly cfg: QueryLimitConfig;
   private readonly buckets = new Map<string, Bucket>();
+  private epoch: number | undefined;
   dropped = 0;
 
   constructor(config: Partial<QueryLimitConfig> = {}) {
@@ -48,22 +52,24 @@ export class QueryLimiter {
   }
 
   take(key: string, now: number): TakeOutcome {
+    const t = this.rel(now);
+    const full = this.cfg.burst * 1000;
     let b = this.buckets.get(key);
     if (b) {
       this.buckets.delete(key); // re-insert below: Map order is least recently touched first
-      b.tokens = Math.min(this.cfg.burst, b.tokens + ((now - b.at) / 1000) * this.cfg.rate);
-      b.at = now;
+      b.milli = Math.min(full, b.milli + (t - b.at) * this.cfg.rate); // rate/s = thousandths per ms
+      b.at = t;
     } else {
       if (this.buckets.size >= this.cfg.maxKeys)
         this.buckets.delete(this.buckets.keys().next().value as string);
-      b = { tokens: this.cfg.burst, at: now, limited: false };
+      b = { milli: full, at: t, limited: false };
     }
     this.buckets.set(key, b);
     // An episode ends when the source has calmed down (half its burst saved up again), not when a
     // sustained flood earns its next token: one report per flood.
-    if (b.limited && b.tokens >= this.cfg.burst / 2) b.limited = false;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
+    if (b.limited && b.milli >= full / 2) b.limited = false;
+    if (b.milli >= 1000) {
+      b.milli -= 1000;
       return 'ok';
     }
     this.dropped++;
@@ -74,7 +80,14 @@ export class QueryLimiter {
 
   /** Forget sources whose bucket has refilled (they would start full anyway). */
   sweep(now: number): void {
+    const t = this.rel(now);
+    const full = this.cfg.burst * 1000;
     for (const [key, b] of this.buckets)
-      if (b.tokens + ((now - b.at) / 1000) * this.cfg.rate >= this.cfg.burst) this.buckets.delete(key);
+      if (b.milli + (t - b.at) * this.cfg.rate >= full) this.buckets.delete(key);
+  }
+
+  private rel(now: number): number {
+    this.epoch ??= now;
+    return sinceEpoch(now, this.epoch);
   }
 }

@@ -7,7 +7,7 @@
 //   { id, op: 'lookup', node, infoHash }                            → { peers: ['ip:port'] }
 //   { id, op: 'measure', node, infoHash }  one get_peers lookup as `lookup` runs it, measured:
 //        → { ms, queries, hops, answers, peers }
-//   { id, op: 'memory' }                                            → { heapUsed, rss } after a GC
+//   { id, op: 'memory' }                      → { heapUsed, rss, tableMedian } after a GC
 //   { id, op: 'exit' }                                              → destroys every node, exits
 // Loopback only; bounded: every operation has a time limit.
 import { Buffer } from 'node:buffer';
@@ -132,7 +132,8 @@ function measure({ node, infoHash }) {
 function memory() {
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { heapUsed: m.heapUsed, rss: m.rss };
+  const sizes = nodes.map((d) => d._rpc.nodes.count()).sort((a, b) => a - b);
+  return { heapUsed: m.heapUsed, rss: m.rss, tableMedian: sizes.length ? sizes[sizes.length >> 1] : 0 };
 }
 
 async function exit() {

@@ -82,7 +82,7 @@ export class BtDhtProcess {
     return this.request('measure', { node, infoHash: infoHash.toString('hex') });
   }
 
-  memory(): Promise<{ heapUsed: number; rss: number }> {
+  memory(): Promise<{ heapUsed: number; rss: number; tableMedian: number }> {
     return this.request('memory');
   }
 
