@@ -25,7 +25,7 @@ import { DEFAULT_LOOKUP } from './dht-lookup';
 import { PeerStore, PeerStoreConfig } from './dht-peer-store';
 import { TokenIssuer } from './dht-tokens';
 import { QueryLimitConfig, QueryLimiter } from './query-limiter';
-import { RoutingTable, isLoopback } from './routing-table';
+import { RoutingStats, RoutingTable, isLoopback } from './routing-table';
 import { answerQuery } from './dht-responder';
 import { DHT_VERSION, LookupOutcome, Pending, Task, TaskRunner } from './dht-tasks';
 import type { EventInput } from '../events/engine-event';
@@ -410,14 +410,8 @@ function finished(s: DhtState, task: Task, outcome: LookupOutcome, now: number, 
   }
 }
 
-export interface DhtStats {
+export interface DhtStats extends RoutingStats {
   id: string;
-  nodes: number;
-  good: number;
-  questionable: number;
-  bad: number;
-  buckets: number;
-  replacements: number;
   storedPeers: number;
   storedInfoHashes: number;
   torrents: number;
@@ -428,15 +422,9 @@ export interface DhtStats {
 }
 
 export function dhtStats(s: DhtState, now: number): DhtStats {
-  const t = s.table.stats(now);
   return {
     id: s.id.toString('hex'),
-    nodes: t.nodes,
-    good: t.good,
-    questionable: t.questionable,
-    bad: t.bad,
-    buckets: t.buckets,
-    replacements: t.replacements,
+    ...s.table.stats(now),
     storedPeers: s.peers.size,
     storedInfoHashes: s.peers.infoHashes,
     torrents: s.torrents.size,

@@ -24,6 +24,36 @@ function repliesTo(sim: DhtSim): KrpcMessage[] {
     .filter((m) => m.y !== 'q');
 }
 
+const RAW_ID = Buffer.alloc(20, 9);
+
+/** The raw client asks `node` for a token (get_peers) and returns it. */
+function tokenFrom(sim: DhtSim, node: SimNode, t = 'g'): Buffer {
+  sim.inject(node, encodeQuery(Buffer.from(t), { method: 'get_peers', id: RAW_ID, infoHash: HASH }), RAW);
+  const reply = repliesTo(sim).find((m) => m.t.toString() === t);
+  expect(reply?.y).toBe('r');
+  return (reply as Extract<KrpcMessage, { y: 'r' }>).response.token!;
+}
+
+/** The raw client announces HASH on `port` to `node` with `token` (transaction id `t`). */
+function announceRaw(
+  sim: DhtSim,
+  node: SimNode,
+  t: string,
+  token: Buffer,
+  port: number,
+  opts: { impliedPort?: boolean; from?: typeof RAW } = {},
+): void {
+  const q = {
+    method: 'announce_peer' as const,
+    id: RAW_ID,
+    infoHash: HASH,
+    port,
+    token,
+    impliedPort: opts.impliedPort ?? false,
+  };
+  sim.inject(node, encodeQuery(Buffer.from(t), q), opts.from ?? RAW);
+}
+
 let nextLookup = 1;
 function lookup(sim: DhtSim, node: SimNode, announce?: number) {
   return lookupFor(sim, node, HASH, announce);
@@ -118,29 +148,12 @@ describe('DHT node transition on a simulated network', () => {
   test('announce_peer needs a token we issued to that IP, within 10 minutes; otherwise 203', () => {
     const sim = network(3);
     const node = sim.nodes[1];
-    const id = Buffer.alloc(20, 9);
-    sim.inject(node, encodeQuery(Buffer.from('g1'), { method: 'get_peers', id, infoHash: HASH }), RAW);
-    const reply = repliesTo(sim)[0];
-    expect(reply.y).toBe('r');
-    const token = (reply as Extract<KrpcMessage, { y: 'r' }>).response.token!;
-    const announce = (t: string, tok: Buffer, from = RAW) =>
-      sim.inject(
-        node,
-        encodeQuery(Buffer.from(t), {
-          method: 'announce_peer',
-          id,
-          infoHash: HASH,
-          port: 6000,
-          token: tok,
-          impliedPort: false,
-        }),
-        from,
-      );
-    announce('a1', Buffer.from('forged!!'));
-    announce('a2', token, { ip: '127.0.0.2', port: RAW.port }); // right token, wrong IP
-    announce('a3', token);
+    const token = tokenFrom(sim, node);
+    announceRaw(sim, node, 'a1', Buffer.from('forged!!'), 6000);
+    announceRaw(sim, node, 'a2', token, 6000, { from: { ip: '127.0.0.2', port: RAW.port } }); // right token, wrong IP
+    announceRaw(sim, node, 'a3', token, 6000);
     sim.now += 2 * TOKEN_ROTATE_MS + 1;
-    announce('a4', token);
+    announceRaw(sim, node, 'a4', token, 6000);
     const byT = Object.fromEntries(
       repliesTo(sim).map((m) => [m.t.toString(), m.y === 'e' ? m.error.code : 'ok']),
     );
@@ -152,21 +165,7 @@ describe('DHT node transition on a simulated network', () => {
   test('implied_port stores the datagram’s source port', () => {
     const sim = network(2);
     const node = sim.nodes[1];
-    const id = Buffer.alloc(20, 9);
-    sim.inject(node, encodeQuery(Buffer.from('g'), { method: 'get_peers', id, infoHash: HASH }), RAW);
-    const token = (repliesTo(sim)[0] as Extract<KrpcMessage, { y: 'r' }>).response.token!;
-    sim.inject(
-      node,
-      encodeQuery(Buffer.from('a'), {
-        method: 'announce_peer',
-        id,
-        infoHash: HASH,
-        port: 1,
-        token,
-        impliedPort: true,
-      }),
-      RAW,
-    );
+    announceRaw(sim, node, 'a', tokenFrom(sim, node), 1, { impliedPort: true });
     expect(node.state.peers.get(HASH, 10, sim.now).map((p) => p.port)).toEqual([RAW.port]);
   });
 
@@ -220,21 +219,7 @@ describe('DHT node transition on a simulated network', () => {
   test('stale buckets are refreshed; stored peers expire', () => {
     const sim = network(12);
     const node = sim.nodes[4];
-    const id = Buffer.alloc(20, 9);
-    sim.inject(node, encodeQuery(Buffer.from('g'), { method: 'get_peers', id, infoHash: HASH }), RAW);
-    const token = (repliesTo(sim)[0] as Extract<KrpcMessage, { y: 'r' }>).response.token!;
-    sim.inject(
-      node,
-      encodeQuery(Buffer.from('a'), {
-        method: 'announce_peer',
-        id,
-        infoHash: HASH,
-        port: 5,
-        token,
-        impliedPort: false,
-      }),
-      RAW,
-    );
+    announceRaw(sim, node, 'a', tokenFrom(sim, node), 5);
     expect(node.state.peers.size).toBe(1);
     const sent = node.state.counters.sent;
     sim.advance(32 * 60_000, 10_000);
