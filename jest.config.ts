@@ -4,7 +4,7 @@ const config: Config = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // LSD off for every test and the processes they start (tests in their own network namespaces turn it on).
+  // LSD and DHT off for every test and the processes they start (see the file for the exceptions).
   setupFiles: ['<rootDir>/test/setup-env.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   // Integration tests spawn real processes and clients; give them room, but each has its own bounds.

@@ -21,7 +21,9 @@ export type EventCategory =
   /** Peer sources other than trackers: PEX (BEP 11), LSD (BEP 14). */
   | 'discovery'
   /** The Transmission-compatible remote control. */
-  | 'rpc';
+  | 'rpc'
+  /** The DHT node (BEP 5). */
+  | 'dht';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
