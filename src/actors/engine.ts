@@ -90,6 +90,8 @@ export class Engine {
   private connections = 0;
   private counters = { unknownInfoHash: 0, droppedIncoming: 0 };
   private stopped = false;
+  /** One timer for every torrent's one-second tick. */
+  private beat: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.peerId = o.peerId ?? newPeerId();
@@ -127,6 +129,11 @@ export class Engine {
 
   async start(): Promise<void> {
     await this.listener.listen();
+    this.beat = setInterval(() => {
+      const now = this.clock();
+      for (const t of this.byHash.values()) t.tick(now);
+    }, 1000);
+    this.beat.unref();
     this.emit({ category: 'peer', type: 'Listening', port: this.port, address: this.o.bind ?? '0.0.0.0' });
   }
 
@@ -192,6 +199,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.beat);
     this.listener.close();
     await Promise.all([...this.byHash.values()].map((t) => t.stop().catch(() => undefined)));
     for (const s of this.subs.values()) s.unsubscribe();

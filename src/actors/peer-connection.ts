@@ -42,7 +42,7 @@ import {
   makeReserved,
 } from '../protocol/wire-codec';
 import { RateMeter } from '../core/rate-meter';
-import { TokenBucket } from '../core/token-bucket';
+import type { RateLimiter } from '../core/token-bucket';
 import { limitReceive } from '../streams/rate-limit';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
@@ -81,9 +81,9 @@ export interface PeerConnectionOptions {
   /** Close when no handshake has arrived this long after connecting (default 20 s). */
   handshakeTimeoutMs?: number;
   /** Process-wide download limit, shared by every peer (`--max-down`). */
-  downBucket?: TokenBucket;
+  downBucket?: RateLimiter;
   /** Process-wide upload limit, shared by every peer (`--max-up`). */
-  upBucket?: TokenBucket;
+  upBucket?: RateLimiter;
   /**
    * Start reading and (when dialled) send our handshake in the constructor (default true). False lets
    * the owner subscribe to `events$` first and call `start()`: nothing is emitted before that.

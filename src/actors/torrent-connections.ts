@@ -8,7 +8,7 @@
  * protocol (the connection's own actor).
  */
 import { PeerConnection, PeerTransport } from './peer-connection';
-import type { TokenBucket } from '../core/token-bucket';
+import type { RateLimiter } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import type { BitSet, Handshake, PieceGeometry } from '../protocol/wire-codec';
 
@@ -22,8 +22,8 @@ export class TorrentConnections {
       geometry: PieceGeometry;
       ourBitfield: () => BitSet;
       clock: () => number;
-      downBucket?: TokenBucket;
-      upBucket?: TokenBucket;
+      downBucket?: RateLimiter;
+      upBucket?: RateLimiter;
       inbox: (m: TorrentIn) => void;
       counted: (delta: 1 | -1) => void;
     },

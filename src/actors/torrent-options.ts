@@ -4,7 +4,7 @@
  */
 import type { PeerTransport } from './peer-connection';
 import type { BufferPool } from '../core/buffer-pool';
-import type { TokenBucket } from '../core/token-bucket';
+import type { RateLimiter } from '../core/token-bucket';
 import type { Metainfo } from '../protocol/metainfo';
 import type { PeerAddress } from '../protocol/tracker-codec';
 import type { HashPool } from '../streams/hash-pool';
@@ -16,8 +16,8 @@ export interface TorrentServices {
   buffers: BufferPool;
   /** The engine's listen port (announced to trackers). */
   port: () => number;
-  downBucket?: TokenBucket;
-  upBucket?: TokenBucket;
+  downBucket?: RateLimiter;
+  upBucket?: RateLimiter;
   clock: () => number;
   random: () => number;
   localAddresses: ReadonlySet<string>;

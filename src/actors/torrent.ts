@@ -28,6 +28,8 @@ import type { Verifier } from './verifier';
 import { CHOKE_INTERVAL_MS } from '../core/choker';
 import type { PeerSource } from '../core/peer-list';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
+import type { AnnounceState } from '../core/announce-state';
+import { TokenBucket, chainLimiters } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import { EventInput } from '../events/engine-event';
 import type { Metainfo } from '../protocol/metainfo';
@@ -56,12 +58,26 @@ export class Torrent {
   private resume: ResumeKeeper | null = null;
   private choker!: ReturnType<typeof createChokerActor>;
   private announcer: Announcer | null = null;
-  private timers: NodeJS.Timeout[] = [];
   private statusValue: TorrentStatus = 'new';
   private failure: Error | null = null;
   private readonly waiters: { done: () => void; fail?: (e: Error) => void }[] = [];
   private readonly fatalListeners: ((err: Error) => void)[] = [];
   private readonly resumeFile: string | false;
+  /** What each tracker said last: swarm counts and how many peers it gave. */
+  readonly trackerCounts = new Map<string, { seeders?: number; leechers?: number; peers: number }>();
+  private readonly down = new TokenBucket(0);
+  private readonly up = new TokenBucket(0);
+  /** When things happened (clock ms), for remote views: started, completed, last byte either way. */
+  readonly times: {
+    startedAt?: number;
+    doneAt?: number;
+    activityAt?: number;
+    downloadingMs: number;
+    seedingMs: number;
+  } = {
+    downloadingMs: 0,
+    seedingMs: 0,
+  };
 
   constructor(
     readonly o: TorrentOptions,
@@ -88,11 +104,29 @@ export class Torrent {
       geometry: o.meta,
       ourBitfield: () => this.logic.ourBitfield(),
       clock: svc.clock,
-      downBucket: svc.downBucket,
-      upBucket: svc.upBucket,
+      // This torrent's own limits (serve's torrent-set) and the process-wide ones, both applied.
+      downBucket: svc.downBucket ? chainLimiters(this.down, svc.downBucket) : this.down,
+      upBucket: svc.upBucket ? chainLimiters(this.up, svc.upBucket) : this.up,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
     });
+  }
+
+  /** This torrent's own rate limits in bytes/s (0 = none; the process-wide ones apply as well). */
+  setLimits(l: { down?: number; up?: number }): void {
+    const now = this.svc.clock();
+    if (l.down !== undefined) this.down.setRate(l.down, now);
+    if (l.up !== undefined) this.up.setRate(l.up, now);
+  }
+
+  limits(): { down: number; up: number } {
+    const rate = (b: TokenBucket): number => (b.limited ? b.bytesPerSecond : 0);
+    return { down: rate(this.down), up: rate(this.up) };
+  }
+
+  /** The announcer's state (trackers, last results), while it runs. */
+  announceState(): AnnounceState | undefined {
+    return this.announcer?.snapshot();
   }
 
   get status(): TorrentStatus {
@@ -242,30 +276,51 @@ export class Torrent {
   private activate(): void {
     this.statusValue = this.logic.completed ? 'seeding' : 'downloading';
     this.actor.send({ type: 'SetActive', active: true });
-    const every = (ms: number, f: () => void) => {
-      const t = setInterval(f, ms);
-      t.unref();
-      this.timers.push(t);
-    };
-    every(1000, () => {
-      this.actor.send({ type: 'Tick' });
-      this.emit({
-        category: 'engine',
-        type: 'Progress',
-        level: 'debug',
-        torrent: this.infoHashHex,
-        ...this.publicStats(),
-      });
-    });
-    every(CHOKE_INTERVAL_MS, () => this.perform({ type: 'Choke', round: true }));
-    every(this.o.resumeIntervalMs ?? 5_000, () => void this.resume?.save(false));
+    const now = this.svc.clock();
+    this.lastChoke = this.lastResumeSave = this.lastTick = now;
+    this.times.startedAt ??= now;
     this.startAnnouncer();
     if (this.o.peers?.length) this.addPeers(this.o.peers, 'manual');
   }
 
+  /**
+   * The engine's one-second beat (one timer for every torrent, so an idle daemon with hundreds of
+   * torrents wakes once a second, not hundreds of times): keep-alives and timeouts, a choke round every
+   * CHOKE_INTERVAL_MS, a resume save every `resumeIntervalMs` when something changed, and a `Progress`
+   * event when anything moved.
+   */
+  tick(now: number): void {
+    if (this.statusValue !== 'downloading' && this.statusValue !== 'seeding') return;
+    this.actor.send({ type: 'Tick' });
+    const spent = Math.max(0, now - this.lastTick);
+    this.lastTick = now;
+    if (this.statusValue === 'seeding') this.times.seedingMs += spent;
+    else this.times.downloadingMs += spent;
+    if (now - this.lastChoke >= CHOKE_INTERVAL_MS) {
+      this.lastChoke = now;
+      this.perform({ type: 'Choke', round: true });
+    }
+    if (now - this.lastResumeSave >= (this.o.resumeIntervalMs ?? 5_000)) {
+      this.lastResumeSave = now;
+      void this.resume?.save(false);
+    }
+    const stats = this.publicStats();
+    const rates = this.stats();
+    const sig = `${JSON.stringify(stats)}|${rates.downRate}|${rates.upRate}`;
+    if (sig === this.lastProgress) return;
+    if (rates.downloaded + rates.uploaded !== this.lastBytes) this.times.activityAt = now;
+    this.lastBytes = rates.downloaded + rates.uploaded;
+    this.lastProgress = sig;
+    this.emit({ category: 'engine', type: 'Progress', level: 'debug', torrent: this.infoHashHex, ...stats });
+  }
+
+  private lastChoke = 0;
+  private lastTick = 0;
+  private lastBytes = 0;
+  private lastResumeSave = 0;
+  private lastProgress = '';
+
   private deactivate(): void {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
     this.actor?.send({ type: 'SetActive', active: false });
   }
 
@@ -282,7 +337,13 @@ export class Torrent {
     });
     this.announcer = a;
     this.sub.add(a.peers$.subscribe((peers) => this.addPeers(peers, 'tracker')));
-    this.sub.add(a.events$.subscribe((e) => this.emit({ ...e, torrent: this.infoHashHex })));
+    this.sub.add(
+      a.events$.subscribe((e) => {
+        if (e.type === 'PeersReceived')
+          this.trackerCounts.set(e.url, { seeders: e.complete, leechers: e.incomplete, peers: e.count });
+        this.emit({ ...e, torrent: this.infoHashHex });
+      }),
+    );
     if (this.logic.completed) a.completed(); // before start(): complete already, no `completed` event
     a.start();
   }
@@ -356,6 +417,7 @@ export class Torrent {
       }),
     );
     if (this.statusValue === 'downloading') this.statusValue = 'seeding';
+    this.times.doneAt = this.svc.clock();
     this.emit({
       category: 'piece',
       type: 'DownloadCompleted',

@@ -10,6 +10,7 @@ import { createCommand } from './create-command';
 import { dropboxCommand } from './dropbox-command';
 import { infoCommand } from './info-command';
 import { leechCommand, seedCommand } from './peer-command';
+import { serveCommand } from './serve-command';
 import { storeCommand } from './store-command';
 import { trackerCommand } from './tracker-command';
 
@@ -22,6 +23,7 @@ const factories: CommandFactory[] = [
   trackerCommand,
   seedCommand,
   leechCommand,
+  serveCommand,
   storeCommand,
   dropboxCommand,
 ];

@@ -11,7 +11,13 @@
  *   b.reserve(250_000, 0);  // 0: the initial burst covers it
  *   b.reserve(500_000, 0);  // 500: wait half a second
  */
-export class TokenBucket {
+/** What a rate-limited stream needs: whether a limit applies, and how long to wait for `bytes`. */
+export interface RateLimiter {
+  readonly limited: boolean;
+  reserve(bytes: number, now: number): number;
+}
+
+export class TokenBucket implements RateLimiter {
   private tokens: number;
   private last: number | undefined;
 
@@ -56,6 +62,23 @@ export class TokenBucket {
     this.last = now;
     if (this.limited) this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
   }
+}
+
+/**
+ * Several limits at once (a torrent's own and the process-wide one): the bytes are taken from each, and
+ * the wait is the longest.
+ */
+export function chainLimiters(...limiters: RateLimiter[]): RateLimiter {
+  return {
+    get limited() {
+      return limiters.some((l) => l.limited);
+    },
+    reserve(bytes, now) {
+      let wait = 0;
+      for (const l of limiters) wait = Math.max(wait, l.reserve(bytes, now));
+      return wait;
+    },
+  };
 }
 
 /** `5M`, `500K`, `1.5M`, `800000` (bytes per second; K = 1024) → number; `0`/`unlimited` → 0. */

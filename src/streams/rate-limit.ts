@@ -8,11 +8,11 @@
  */
 import type { Duplex } from 'node:stream';
 import { MonoTypeOperatorFunction, Observable, SchedulerLike, Subscription, asyncScheduler } from 'rxjs';
-import { TokenBucket } from '../core/token-bucket';
+import type { RateLimiter } from '../core/token-bucket';
 
 /** Delay each buffer so that the bytes passed stay within the bucket's rate. Order is kept. */
 export function throttle(
-  bucket: TokenBucket,
+  bucket: RateLimiter,
   scheduler: SchedulerLike = asyncScheduler,
 ): MonoTypeOperatorFunction<Buffer> {
   return (source) =>
@@ -51,7 +51,7 @@ export function throttle(
  */
 export function limitReceive(
   socket: Duplex,
-  bucket: TokenBucket,
+  bucket: RateLimiter,
   bytes: number,
   clock: () => number = Date.now,
 ): void {

@@ -1,0 +1,383 @@
+/**
+ * `rxtorrent serve`'s core: many torrents on one engine, following the torrent store, remembering what
+ * was paused or added by hand, and doing what the console and the RPC ask.
+ *
+ * Owns: the torrent list as users see it — a small number per torrent that is never reused, where it came
+ * from (the store or by hand), whether it is queued, running, paused or failed, and why; adding from the
+ * store (a watched folder or Dropbox) and by hand (a path, a store name, or .torrent bytes); pause,
+ * resume, remove (optionally with the data), verify, per-torrent and global limits; a start queue (two
+ * torrents check their data at a time, the rest wait in `queued`); and the state file's updates. Does
+ * not own: the engine's work (src/actors/engine.ts), watching the store (src/store/store-watcher.ts) or
+ * the state file's format (src/serve/serve-state.ts).
+ *
+ * Isolation: a torrent that fails — a bad .torrent in the store, a data folder that cannot be written,
+ * a disk that fills — shows `error` with its message; every other torrent keeps running.
+ */
+import * as fs from 'node:fs/promises';
+import { Observable, Subject, Subscription } from 'rxjs';
+import type { Engine } from '../actors/engine';
+import type { Torrent } from '../actors/torrent';
+import type { EventInput } from '../events/engine-event';
+import { Metainfo, parseMetainfo } from '../protocol/metainfo';
+import { StoreChange, watchStore } from '../store/store-watcher';
+import type { TorrentStore } from '../store/torrent-store';
+import type { ServeState } from './serve-state';
+
+export type EntryState = 'queued' | 'checking' | 'running' | 'paused' | 'error';
+
+export interface ServeEntry {
+  readonly id: number;
+  /** Info-hash (hex), or `store:<file name>` for a store file that does not parse. */
+  readonly key: string;
+  name: string;
+  origin: 'store' | 'manual';
+  /** File name in the store, for store torrents. */
+  storeName?: string;
+  meta?: Metainfo;
+  torrent?: Torrent;
+  state: EntryState;
+  error?: string;
+  addedAt: number;
+  limits: { down?: number; up?: number };
+  /** Its next start hashes every piece (`verify`). */
+  verifyNext?: boolean;
+}
+
+export interface ServeDaemonOptions {
+  engine: Engine;
+  store: TorrentStore;
+  state: ServeState;
+  /** Where every torrent's data lives (`DATA/<name>`). */
+  dataDir: string;
+  watch: boolean;
+  maxPeersPerTorrent?: number;
+  uploadSlots?: number;
+  minAnnounceIntervalMs?: number;
+  /** Torrents checking their data at once (default 2). */
+  concurrentChecks?: number;
+  clock?: () => number;
+  /** Store-watch options (tests shorten the rescan). */
+  rescanMs?: number;
+}
+
+export type AddInput = { bytes: Buffer } | { filename: string };
+
+export class ServeDaemon {
+  private readonly entries = new Map<string, ServeEntry>();
+  private nextId = 1;
+  private readonly events = new Subject<EventInput>();
+  /** serve's own events (the engine's come through the engine). */
+  readonly events$: Observable<EventInput> = this.events.asObservable();
+  private readonly queue: ServeEntry[] = [];
+  private checking = 0;
+  private readonly sub = new Subscription();
+  private readonly clock: () => number;
+  private stopped = false;
+
+  constructor(private readonly o: ServeDaemonOptions) {
+    this.clock = o.clock ?? Date.now;
+  }
+
+  /** Adds what was added by hand before, then the store's torrents (and follows the store when watching). */
+  async start(): Promise<void> {
+    for (const m of this.o.state.manual()) {
+      try {
+        await this.addParsed(await m.bytes(), 'manual', undefined, m.record.paused);
+      } catch (err) {
+        this.emit({ category: 'error', type: 'ManualTorrentLost', level: 'warn', torrent: m.infoHash, message: (err as Error).message }); // prettier-ignore
+      }
+    }
+    if (this.o.watch) {
+      this.sub.add(
+        watchStore(this.o.store, { onEvent: (e) => this.emit(e), rescanMs: this.o.rescanMs }).subscribe(
+          (c) => void this.onStoreChange(c),
+        ),
+      );
+    } else {
+      for (const e of await this.o.store.list())
+        await this.onStoreChange({
+          type: 'TorrentPublished',
+          name: e.name,
+          entry: e,
+          replaced: false,
+          existing: true,
+        });
+    }
+  }
+
+  list(): ServeEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.id - b.id);
+  }
+
+  byId(id: number): ServeEntry | undefined {
+    for (const e of this.entries.values()) if (e.id === id) return e;
+    return undefined;
+  }
+
+  /** A name (or its unique start), an info-hash prefix (4+ hex digits), or the number `list` shows. */
+  find(spec: string): { entry?: ServeEntry; error?: string } {
+    const s = spec.trim();
+    if (/^\d+$/.test(s) && this.byId(Number(s))) return { entry: this.byId(Number(s)) };
+    const hits = this.list().filter(
+      (e) =>
+        e.name === s ||
+        e.storeName === s ||
+        e.storeName === `${s}.torrent` ||
+        (/^[0-9a-f]{4,40}$/i.test(s) && e.key.startsWith(s.toLowerCase())),
+    );
+    if (hits.length === 1) return { entry: hits[0] };
+    if (hits.length === 0) {
+      // Then a unique start of a name: `movie` for `movie.mp4`.
+      const starts = this.list().filter((e) => s.length > 0 && e.name.startsWith(s));
+      if (starts.length === 1) return { entry: starts[0] };
+      if (starts.length > 1) hits.push(...starts);
+      else return { error: `no torrent matches ${JSON.stringify(s)}` };
+    }
+    return { error: `${JSON.stringify(s)} is ambiguous: ${hits.map((e) => `${e.id} ${e.name}`).join(', ')}` };
+  }
+
+  /** Adds by hand: .torrent bytes, a path, or a name in the store. Resolves once it is in the list. */
+  async add(
+    input: AddInput,
+    opts: { paused?: boolean } = {},
+  ): Promise<{ entry: ServeEntry; duplicate: boolean }> {
+    const bytes = 'bytes' in input ? input.bytes : await this.readTorrentFile(input.filename);
+    const meta = parseMetainfo(bytes); // throws MetainfoError with a clear message
+    const known = this.entries.get(meta.infoHashHex);
+    if (known) return { entry: known, duplicate: true };
+    await this.o.state.addManual(meta.infoHashHex, meta.name, bytes, opts.paused === true);
+    const entry = await this.addParsed(bytes, 'manual', undefined, opts.paused === true);
+    return { entry, duplicate: false };
+  }
+
+  async pause(e: ServeEntry): Promise<void> {
+    if (e.state === 'paused') return;
+    e.state = 'paused';
+    if (e.meta) await this.o.state.setPaused(e.key, e.name, true);
+    const i = this.queue.indexOf(e);
+    if (i >= 0) this.queue.splice(i, 1);
+    await e.torrent?.pause();
+    this.emit({ category: 'engine', type: 'TorrentPaused', torrent: e.key, name: e.name });
+  }
+
+  async resume(e: ServeEntry): Promise<void> {
+    if (e.state !== 'paused' && e.state !== 'error') return;
+    if (!e.meta) return; // a store file that does not parse: fixed only by a new file
+    await this.o.state.setPaused(e.key, e.name, false);
+    this.emit({ category: 'engine', type: 'TorrentResumed', torrent: e.key, name: e.name });
+    if (e.torrent && e.torrent.status === 'paused') {
+      e.state = 'running';
+      e.torrent.resumeTorrent();
+      return;
+    }
+    await this.restart(e, false);
+  }
+
+  /** Stops it and forgets it; with `deleteData` its files go too. A store torrent stays out after a restart. */
+  async remove(e: ServeEntry, opts: { deleteData?: boolean } = {}): Promise<void> {
+    this.entries.delete(e.key);
+    const i = this.queue.indexOf(e);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (e.meta) {
+      await this.o.engine.remove(e.key, { deleteData: opts.deleteData === true });
+      await this.o.state.remove(e.key, e.name, e.origin);
+    }
+    this.emit({ category: 'engine', type: 'TorrentRemovedByHand', torrent: e.key, name: e.name, deletedData: opts.deleteData === true }); // prettier-ignore
+  }
+
+  /** Hashes every piece again (the torrent restarts with `--verify`). */
+  async verify(e: ServeEntry): Promise<void> {
+    if (!e.meta) return;
+    await this.restart(e, true);
+  }
+
+  async setLimits(e: ServeEntry, l: { down?: number | null; up?: number | null }): Promise<void> {
+    if (l.down !== undefined) e.limits.down = l.down ?? undefined;
+    if (l.up !== undefined) e.limits.up = l.up ?? undefined;
+    e.torrent?.setLimits({ down: e.limits.down ?? 0, up: e.limits.up ?? 0 });
+    if (e.meta) await this.o.state.setLimits(e.key, e.name, { downloadLimit: l.down, uploadLimit: l.up });
+  }
+
+  async setGlobalLimits(l: { down?: number | null; up?: number | null }): Promise<void> {
+    const now = this.clock();
+    if (l.down !== undefined) this.o.engine.downBucket.setRate(l.down ?? 0, now);
+    if (l.up !== undefined) this.o.engine.upBucket.setRate(l.up ?? 0, now);
+    await this.o.state.setSessionLimits({ downloadLimit: l.down, uploadLimit: l.up });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.sub.unsubscribe();
+    await this.o.engine.stop();
+    await this.o.state.flush().catch(() => undefined);
+    this.events.complete();
+  }
+
+  // ------------------------------------------------------------------------------------------ store
+
+  private async onStoreChange(c: StoreChange): Promise<void> {
+    if (this.stopped) return;
+    const current = [...this.entries.values()].find((e) => e.origin === 'store' && e.storeName === c.name);
+    if (c.type === 'TorrentRemoved') {
+      if (!current) return;
+      // Removed from the store: stop serving it, keep its data.
+      this.entries.delete(current.key);
+      if (current.meta) await this.o.engine.remove(current.key);
+      this.emit({ category: 'store', type: 'StoreTorrentGone', torrent: current.key, name: current.name, file: c.name }); // prettier-ignore
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await this.o.store.fetch(c.name);
+    } catch (err) {
+      return this.storeFailure(c.name, current, `cannot fetch it from the store: ${(err as Error).message}`);
+    }
+    let meta: Metainfo;
+    try {
+      meta = parseMetainfo(bytes);
+    } catch (err) {
+      return this.storeFailure(c.name, current, `not a valid torrent: ${(err as Error).message}`);
+    }
+    if (current && current.key === meta.infoHashHex) return; // same torrent, rewritten
+    if (current) {
+      this.entries.delete(current.key);
+      if (current.meta) await this.o.engine.remove(current.key);
+    }
+    if (this.entries.has(meta.infoHashHex)) return; // already here (added by hand)
+    if (this.o.state.wasRemoved(meta.infoHashHex)) {
+      if (c.existing) return; // removed by hand earlier: stays out
+      await this.o.state.forgetRemoved(meta.infoHashHex); // published anew while we run: welcome back
+    }
+    await this.addParsed(bytes, 'store', c.name, this.o.state.isPaused(meta.infoHashHex));
+  }
+
+  /** A store file we cannot use: listed with its error (by file name), replacing what it was. */
+  private async storeFailure(file: string, current: ServeEntry | undefined, message: string): Promise<void> {
+    if (current?.meta) {
+      this.entries.delete(current.key);
+      await this.o.engine.remove(current.key);
+    }
+    const key = `store:${file}`;
+    const e = this.entries.get(key) ?? this.newEntry(key, file.replace(/\.torrent$/, ''), 'store');
+    e.storeName = file;
+    e.state = 'error';
+    e.error = message;
+    this.entries.set(key, e);
+    this.emit({ category: 'error', type: 'StoreTorrentUnusable', level: 'error', file, message });
+  }
+
+  // ------------------------------------------------------------------------------------- torrents
+
+  private async addParsed(
+    bytes: Buffer,
+    origin: 'store' | 'manual',
+    storeName: string | undefined,
+    paused: boolean,
+  ): Promise<ServeEntry> {
+    const meta = parseMetainfo(bytes);
+    if (storeName) this.entries.delete(`store:${storeName}`); // it parses now
+    const e = this.newEntry(meta.infoHashHex, meta.name, origin);
+    e.meta = meta;
+    e.storeName = storeName;
+    const rec = this.o.state.torrent(meta.infoHashHex);
+    e.limits = { down: rec?.downloadLimit, up: rec?.uploadLimit };
+    if (rec) e.addedAt = rec.addedAt;
+    this.entries.set(e.key, e);
+    this.emit({ category: 'engine', type: 'TorrentAdded', torrent: e.key, name: e.name, origin, paused });
+    if (paused) e.state = 'paused';
+    else this.enqueue(e, false);
+    return e;
+  }
+
+  private newEntry(key: string, name: string, origin: 'store' | 'manual'): ServeEntry {
+    return { id: this.nextId++, key, name, origin, state: 'queued', addedAt: this.clock(), limits: {} };
+  }
+
+  private async restart(e: ServeEntry, verify: boolean): Promise<void> {
+    if (e.torrent) {
+      await this.o.engine.remove(e.key);
+      e.torrent = undefined;
+    }
+    e.error = undefined;
+    this.enqueue(e, verify);
+  }
+
+  private enqueue(e: ServeEntry, verify: boolean): void {
+    e.state = 'queued';
+    e.verifyNext = verify;
+    this.queue.push(e);
+    this.pump();
+  }
+
+  /** Starts queued torrents, `concurrentChecks` at a time (their start-up checks read and hash data). */
+  private pump(): void {
+    const max = this.o.concurrentChecks ?? 2;
+    while (!this.stopped && this.checking < max && this.queue.length > 0) {
+      const e = this.queue.shift() as ServeEntry;
+      this.checking++;
+      void this.startOne(e).finally(() => {
+        this.checking--;
+        this.pump();
+      });
+    }
+  }
+
+  private async startOne(e: ServeEntry): Promise<void> {
+    if (!e.meta || this.entries.get(e.key) !== e) return;
+    e.state = 'checking';
+    let t: Torrent;
+    try {
+      t = this.o.engine.add({
+        meta: e.meta,
+        dir: this.o.dataDir,
+        mode: 'leech', // complete data is found by the check and seeded; missing data is downloaded
+        trackers: e.meta.announceList.filter((tier) => tier.some((u) => /^https?:/i.test(u))),
+        maxPeers: this.o.maxPeersPerTorrent,
+        uploadSlots: this.o.uploadSlots,
+        verify: e.verifyNext === true,
+        minAnnounceIntervalMs: this.o.minAnnounceIntervalMs,
+      });
+    } catch (err) {
+      e.state = 'error';
+      e.error = (err as Error).message;
+      return;
+    }
+    e.torrent = t;
+    t.setLimits({ down: e.limits.down ?? 0, up: e.limits.up ?? 0 });
+    t.onFatal((err) => {
+      e.state = 'error';
+      e.error = err.message;
+    });
+    try {
+      await t.start();
+      if (this.entries.get(e.key) !== e || e.torrent !== t) return; // removed or restarted meanwhile
+      if (e.state === 'checking') e.state = 'running';
+      else if (e.state === 'paused') await t.pause();
+    } catch (err) {
+      e.state = 'error';
+      e.error = (err as Error).message;
+      this.emit({
+        category: 'error',
+        type: 'TorrentFailed',
+        level: 'error',
+        torrent: e.key,
+        message: e.error,
+      });
+    }
+  }
+
+  private async readTorrentFile(filename: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(filename);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EISDIR') throw err;
+    }
+    return this.o.store.fetch(filename);
+  }
+
+  private emit(e: EventInput): void {
+    this.events.next(e);
+  }
+}
