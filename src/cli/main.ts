@@ -38,7 +38,7 @@ export function buildProgram(): {
   let ctx: CliContext | undefined;
   let jsonl: JsonlSink | undefined;
   const program = new Command('rxtorrent')
-    .description('BitTorrent on RxJS actors: create torrents, run a tracker, seed and leech')
+    .description('BitTorrent on RxJS actors: create torrents, run a tracker, seed, leech and serve')
     .version(packageVersion())
     .option('--events <file.jsonl>', 'write every engine event as a JSON line to this file')
     .option('-v, --verbose', 'print engine events to stderr')
