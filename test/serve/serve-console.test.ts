@@ -1,13 +1,15 @@
 /**
  * `rxtorrent serve`'s console and memory (issue 9): the console commands from a pipe, what was paused,
  * added or removed by hand surviving a restart, a failing torrent (a bad .torrent in the store, data
- * that cannot be written) shown with its error while the others keep running, and end of console input
- * keeping serve running.
+ * that cannot be written) shown with its error while the others keep running, end of console input
+ * keeping serve running, and a flood of handshakes for unknown torrents costing only their sockets.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sameTree } from '../support/child-process';
 import { startPeer } from '../support/peer-process';
+import { RawPeer } from '../support/raw-peer';
 import { startServe } from '../support/serve-process';
 import { makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
 
@@ -110,4 +112,29 @@ it('end of console input keeps serve running; SIGTERM stops it', async () => {
   serve.child.kill('SIGTERM');
   expect(await serve.exited).toBe(0);
   expect(serve.stdout()).toMatch(/serve stopped \(SIGTERM\)/);
+});
+
+it('a flood of handshakes for torrents serve does not have costs only their sockets', async () => {
+  const { store, data, torrents } = await storeWith('flood', ['flood-one']);
+  const serve = lab.track(await startServe('flood', { store, data, extra: ['--no-console'] }));
+  await serve.event(() => serve.events('CheckFinished').length >= 1, 'checked');
+  const N = 300;
+  for (let batch = 0; batch < N / 50; batch++) {
+    const peers = await Promise.all(Array.from({ length: 50 }, () => RawPeer.connect(serve.port)));
+    for (const p of peers) p.handshake(crypto.randomBytes(20));
+    await Promise.all(peers.map((p) => p.waitClosed(5_000)));
+  }
+  const refused = await serve.event(
+    (e) => e.type === 'IncomingRefused' && serve.events('IncomingRefused').length >= N,
+    'every refusal logged',
+  );
+  expect(refused.reason).toMatch(/unexpected info-hash/);
+  // The real torrent is still served.
+  const out = subDir(lab.dir, 'flood-out');
+  const leech = lab.track(
+    await startPeer('leech', 'flood-leech', { torrent: torrents['flood-one'], dir: out, peers: [`127.0.0.1:${serve.port}`], exitOnDone: true }), // prettier-ignore
+  );
+  await leech.complete(20_000);
+  expect(sameTree(path.join(out, 'flood-one.bin'), path.join(data, 'flood-one.bin'))).toBe(true);
+  expect(await serve.stop()).toBe(0);
 });
