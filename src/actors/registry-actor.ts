@@ -12,7 +12,7 @@
  *   const outcome = await registry.announce(request); // { ok: true, reply: { peers: [...] } }
  *   await registry.close();
  */
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { createActor } from './actor';
 import {
   AnnounceOutcome,
@@ -23,6 +23,8 @@ import {
   RegistryState,
   RegistryStats,
   initialRegistry,
+  listPeers,
+  listSwarms,
   registryStats,
   registryTransition,
   scrapeRegistry,
@@ -51,6 +53,9 @@ export interface RegistryActorOptions {
 export interface RegistryActor extends TrackerRegistry {
   /** Run an expiry sweep now (what the timer does). */
   sweep(): void;
+  /** Every state the registry passes through (one per announce and per sweep that expired a peer). */
+  readonly state$: Observable<RegistryState>;
+  snapshot(): RegistryState;
 }
 
 const realEvery: Every = (ms, fn) => {
@@ -66,6 +71,8 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   const pending = new Map<number, (o: AnnounceOutcome) => void>();
   let nextId = 1;
   let failure: unknown = null;
+  // Our own events$ so that announces can tell whether anyone listens (per-peer events are skipped if not).
+  const events = new Subject<EventInput>();
 
   const actor = createActor<RegistryState, RegistryIn, EventInput, RegistryEffect>({
     name: 'swarm-registry',
@@ -83,6 +90,7 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
     },
   });
 
+  actor.events$.subscribe(events);
   const sweepEvery =
     opts.sweepEvery ?? Math.min(60_000, Math.max(1000, ((config.interval + config.grace) * 1000) / 10));
   const cancelTimer = (opts.every ?? realEvery)(sweepEvery, () => actor.send({ type: 'Sweep', at: clock() }));
@@ -98,7 +106,7 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
         if (actor.status() !== 'active') return reject(unavailable());
         const id = nextId++;
         pending.set(id, resolve);
-        actor.send({ type: 'Announce', id, at: clock(), rand: random(), request });
+        actor.send({ type: 'Announce', id, at: clock(), rand: random(), request, quiet: !events.observed });
         // A failed step never replies; a re-entrant call is queued and replied to when the queue drains.
         if (actor.status() !== 'active' && pending.delete(id)) reject(unavailable());
       }),
@@ -108,8 +116,10 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
         infoHashes.length === 0 ? 'all' : infoHashes.map((h) => h.toString('hex')),
       ),
     stats: async (): Promise<RegistryStats> => registryStats(actor.snapshot(), clock()),
+    swarms: async () => listSwarms(actor.snapshot()),
+    peers: async (hex: string) => listPeers(actor.snapshot(), hex),
     state$: actor.state$ as Observable<RegistryState>,
-    events$: actor.events$,
+    events$: events.asObservable(),
     snapshot: () => actor.snapshot(),
     sweep: () => actor.send({ type: 'Sweep', at: clock() }),
     close: async () => {

@@ -8,9 +8,11 @@
 import { Command, Option } from 'commander';
 import * as os from 'node:os';
 import { createRegistryActor } from '../actors/registry-actor';
+import { newSecret } from '../tracker/connection-ids';
 import { runConsole, TrackerConsole } from '../tracker/console';
-import { createTrackerServer } from '../tracker/http-server';
+import { FrontEnds, startFrontEnds } from '../tracker/front-ends';
 import { TorrentCatalog } from '../tracker/torrent-catalog';
+import { Traffic, trafficRows } from '../tracker/traffic';
 import { CliContext, CliError } from './context';
 
 interface TrackerOptions {
@@ -23,12 +25,16 @@ interface TrackerOptions {
   minInterval: string;
   grace: string;
   maxNumwant: string;
+  udp: boolean;
 }
 
 export function trackerCommand(context: () => CliContext): Command {
   return new Command('tracker')
-    .description('run an HTTP tracker (BEP 3/7/23/48) with an interactive console')
-    .addOption(new Option('-p, --port <port>', 'TCP port to listen on (0 picks a free one)').default('5000'))
+    .description('run an HTTP and UDP tracker (BEP 3/7/15/23/48) with an interactive console')
+    .addOption(
+      new Option('-p, --port <port>', 'TCP and UDP port to listen on (0 picks a free one)').default('5000'),
+    )
+    .option('--no-udp', 'serve HTTP only (no BEP 15 UDP tracker on the same port)')
     .addOption(
       new Option('--host <address>', 'address to bind; :: serves IPv4 and IPv6 peers').default('0.0.0.0'),
     )
@@ -91,20 +97,22 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
         reason: (err as Error).message,
       }),
   });
-  const detach = [ctx.log.attach(registry.events$)];
-  const server = createTrackerServer({
-    registry,
-    host: o.host,
-    port,
-    trustIpParam: o.trustIpParam,
-    maxNumwant,
-    allow: o.allowOnlyKnown ? (hex) => catalog.isKnown(hex) : undefined,
-  });
-  detach.push(ctx.log.attach(server.events$));
-
-  let bound: { host: string; port: number };
+  // Per-peer events cost at thousands of announces a second: produce them only for -v / --events.
+  const detach = ctx.log.observed() ? [ctx.log.attach(registry.events$)] : [];
+  const traffic = new Traffic();
+  let server: FrontEnds;
   try {
-    bound = await server.listen();
+    server = await startFrontEnds({
+      registry,
+      host: o.host,
+      port,
+      udp: o.udp,
+      secret: newSecret(),
+      trustIpParam: o.trustIpParam,
+      maxNumwant,
+      allow: o.allowOnlyKnown ? (hex) => catalog.isKnown(hex) : undefined,
+      traffic,
+    });
   } catch (err) {
     await registry.close();
     detach.forEach((d) => d());
@@ -114,8 +122,12 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
       throw new CliError(`cannot bind ${o.host}: ${code}`, 2);
     throw err;
   }
-  ctx.stdout.write(`tracker listening on ${hostPort(bound.host, bound.port)}\n`);
-  for (const url of announceUrls(bound.host, bound.port)) ctx.stdout.write(`  announce URL: ${url}\n`);
+  detach.push(ctx.log.attach(server.events$));
+  ctx.stdout.write(
+    `tracker listening on ${hostPort(server.host, server.port)}${o.udp ? ' (HTTP and UDP)' : ''}\n`,
+  );
+  for (const url of announceUrls(server.host, server.port, o.udp))
+    ctx.stdout.write(`  announce URL: ${url}\n`);
   if (o.allowOnlyKnown)
     ctx.stdout.write(`  whitelist: ${catalog.entries().length} torrents from the store\n`);
 
@@ -135,6 +147,7 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
       registry,
       catalog,
       onExit: () => stop('exit'),
+      extraStats: () => trafficRows(traffic.snapshot()),
     });
     void shell.done.then((why) => {
       if (why === 'eof')
@@ -159,15 +172,21 @@ function hostPort(host: string, port: number): string {
 }
 
 /** URLs peers can use: the bound address, or every non-internal address when bound to all. */
-function announceUrls(host: string, port: number): string[] {
-  if (host !== '0.0.0.0' && host !== '::') return [`http://${hostPort(host, port)}/announce`];
-  const urls = [`http://127.0.0.1:${port}/announce`];
-  for (const addrs of Object.values(os.networkInterfaces())) {
-    for (const a of addrs ?? []) {
-      if (a.internal || (a.family === 'IPv6' && host === '0.0.0.0')) continue;
-      if (a.family === 'IPv6' && a.address.startsWith('fe80')) continue;
-      urls.push(`http://${hostPort(a.address, port)}/announce`);
+function announceUrls(host: string, port: number, udp: boolean): string[] {
+  const hosts: string[] = [];
+  if (host !== '0.0.0.0' && host !== '::') hosts.push(host);
+  else {
+    hosts.push('127.0.0.1');
+    for (const addrs of Object.values(os.networkInterfaces())) {
+      for (const a of addrs ?? []) {
+        if (a.internal || (a.family === 'IPv6' && host === '0.0.0.0')) continue;
+        if (a.family === 'IPv6' && a.address.startsWith('fe80')) continue;
+        hosts.push(a.address);
+      }
     }
   }
-  return urls;
+  return hosts.flatMap((h) => [
+    `http://${hostPort(h, port)}/announce`,
+    ...(udp ? [`udp://${hostPort(h, port)}/announce`] : []),
+  ]);
 }

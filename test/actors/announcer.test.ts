@@ -358,7 +358,7 @@ describe('announcer against our tracker server', () => {
       expect(a.peers[2]).toEqual([{ ip: '127.0.0.1', port: 7002 }]);
 
       await b.announcer.stop();
-      expect(tr.registry.snapshot().peers).toBe(1);
+      expect(tr.registry.snapshot().store.peers).toBe(1);
     } finally {
       await a.announcer.stop();
       await tr.server.close();
