@@ -304,6 +304,10 @@ export type UdpReply =
   | { action: 'scrape'; transactionId: number; entries: UdpScrapeEntry[] }
   | { action: 'error'; transactionId: number; message: string };
 
+// Control characters in a tracker's message would reach the user's terminal.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
 export type DecodedUdpReply = { ok: true; reply: UdpReply } | { ok: false; reason: string };
 
 function ipv6Text(b: Buffer, at: number): string {
@@ -369,7 +373,7 @@ export function decodeUdpReply(d: Buffer, family: 4 | 6): DecodedUdpReply {
           message: d
             .subarray(8, 8 + MAX_ERROR_MESSAGE_BYTES)
             .toString('utf8')
-            .replace(/[\x00-\x1f\x7f]/g, ' ')
+            .replace(CONTROL, ' ')
             .trim(),
         },
       };
