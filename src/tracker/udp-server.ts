@@ -59,7 +59,10 @@ export interface UdpTrackerServer {
 }
 
 interface Sender {
+  /** The client's address (`::ffff:a.b.c.d` normalised to `a.b.c.d`). */
   address: string;
+  /** The address as the socket reported it: what replies go to (a udp6 socket needs the mapped form). */
+  raw: string;
   port: number;
   /** Address family of the client: decides the stride of announce replies. */
   family: 4 | 6;
@@ -78,7 +81,7 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
 
   const send = (to: Sender, datagram: Buffer): void => {
     if (closed) return;
-    socket.send(datagram, to.port, to.address, () => undefined);
+    socket.send(datagram, to.port, to.raw, () => undefined);
   };
 
   /** Refuse with an error datagram no larger than `limit` bytes. */
@@ -152,7 +155,7 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
 
   const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     const address = normalizeIp(rinfo.address);
-    const to: Sender = { address, port: rinfo.port, family: net.isIPv4(address) ? 4 : 6 };
+    const to: Sender = { address, raw: rinfo.address, port: rinfo.port, family: net.isIPv4(address) ? 4 : 6 };
     const d = decodeUdpRequest(msg);
     if (!d.ok) {
       if (d.transactionId === undefined) {
