@@ -13,7 +13,10 @@ describe('normalizeTrackerUrl', () => {
     ['udp://[::1]:6969/announce', 'udp://[::1]:6969/announce'],
   ])('%s → %s', (input, url) => expect(normalizeTrackerUrl(input)).toBe(url));
 
-  it.each(['', 'host:99999', 'host:0', 'ftp://x', 'a b', 'http://', 'udp://t.example/announce'])('refuses %j', (input) => {
-    expect(() => normalizeTrackerUrl(input)).toThrow(/tracker/);
-  });
+  it.each(['', 'host:99999', 'host:0', 'ftp://x', 'a b', 'http://', 'udp://t.example/announce'])(
+    'refuses %j',
+    (input) => {
+      expect(() => normalizeTrackerUrl(input)).toThrow(/tracker/);
+    },
+  );
 });
