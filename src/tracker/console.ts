@@ -44,7 +44,7 @@ export interface ConsoleOptions {
   onExit: () => void;
   clock?: () => number;
   /** Counters shown under `stats` after the registry's (the servers' HTTP and UDP counts). */
-  extraStats?: () => Record<string, number>;
+  extraStats?: () => Record<string, number> | Promise<Record<string, number>>;
 }
 
 export interface TrackerConsole {
@@ -110,7 +110,7 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
         return warn + formatPeers(r.infoHash, r.entry, swarm, (await registry.peers(r.infoHash)) ?? [], now);
       }
       case 'stats':
-        return formatStats(await registry.stats(), opts.extraStats?.());
+        return formatStats(await registry.stats(), await opts.extraStats?.());
       case 'exit':
       case 'quit':
         exited = true;

@@ -29,7 +29,7 @@ import {
   parseScrape,
 } from '../protocol/tracker-codec';
 import { createHttpWire, WireReply, WireRequest } from './http-wire';
-import type { TrackerRegistry } from './registry';
+import { STORAGE_UNAVAILABLE, TrackerRegistry } from './registry';
 import { Traffic, TrafficCounts } from './traffic';
 
 export interface TrackerServerOptions {
@@ -204,7 +204,9 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
           level: 'warn',
           reason: (err as Error).message,
         });
-        reply(500, encodeFailure('internal tracker error'));
+        // The registry's queries reject when its storage is away (Redis down): clients get a retry hint.
+        if (/^\/(announce|scrape)(\?|$)/.test(req.target)) reply(200, encodeFailure(STORAGE_UNAVAILABLE));
+        else reply(503, Buffer.from(`${STORAGE_UNAVAILABLE}\n`));
       });
     },
     {

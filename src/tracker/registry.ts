@@ -13,6 +13,9 @@ import type { AnnounceOutcome, PeerView, RegistryStats, SwarmSummary } from '../
 import type { EventInput } from '../events/engine-event';
 import type { AnnounceRequest, ScrapeFile } from '../protocol/tracker-codec';
 
+/** What clients are told when the registry cannot reach its storage (Redis down). */
+export const STORAGE_UNAVAILABLE = 'tracker storage unavailable, retry later';
+
 export interface TrackerRegistry {
   /** Record an announce and answer it (peers without the asker, counts, intervals). */
   announce(request: AnnounceRequest): Promise<AnnounceOutcome>;

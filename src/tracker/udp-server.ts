@@ -31,10 +31,8 @@ import {
   encodeScrapeReply,
 } from '../protocol/udp-tracker-codec';
 import { ConnectionIds } from './connection-ids';
-import type { TrackerRegistry } from './registry';
+import { STORAGE_UNAVAILABLE, TrackerRegistry } from './registry';
 import { Traffic } from './traffic';
-
-export const STORAGE_UNAVAILABLE = 'tracker storage unavailable, retry later';
 
 export interface UdpTrackerOptions {
   registry: TrackerRegistry;
