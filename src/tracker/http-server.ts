@@ -24,10 +24,10 @@ import {
   encodeAnnounceReply,
   encodeFailure,
   encodeScrapeReply,
-  parseAnnounce,
   parseQuery,
   parseScrape,
 } from '../protocol/tracker-codec';
+import { parseAnnounceQuery } from '../protocol/announce-query';
 import { createHttpWire, WireReply, WireRequest } from './http-wire';
 import { STORAGE_UNAVAILABLE, TrackerRegistry } from './registry';
 import { Traffic, TrafficCounts } from './traffic';
@@ -177,7 +177,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
       case '/announce': {
         let request: AnnounceRequest;
         try {
-          request = parseAnnounce(parseQuery(query), { remoteIp: remote, ...limits });
+          request = parseAnnounceQuery(query, { remoteIp: remote, ...limits });
         } catch (err) {
           if (err instanceof TrackerRequestError) return refuse(reply, err.message, err.code, remote);
           throw err;

@@ -108,11 +108,22 @@ export function createHttpWire(handler: WireHandler, opts: HttpWireOptions = {})
       c.pending = c.pending.slice(end + 4);
       const lineEnd = head.indexOf('\r\n');
       const line = lineEnd < 0 ? head : head.slice(0, lineEnd);
-      const m = /^([A-Z]{1,16}) (\S+) HTTP\/1\.([01])$/.exec(line);
-      if (!m) {
+      // `METHOD SP target SP HTTP/1.x`, split by hand (a regex here is measurable at 10k requests/s).
+      const sp1 = line.indexOf(' ');
+      const sp2 = line.indexOf(' ', sp1 + 1);
+      const method = line.slice(0, sp1);
+      const version = line.slice(sp2 + 1);
+      if (
+        sp1 < 1 ||
+        sp2 < sp1 + 2 ||
+        line.indexOf(' ', sp2 + 1) >= 0 ||
+        !/^[A-Z]{1,16}$/.test(method) ||
+        (version !== 'HTTP/1.1' && version !== 'HTTP/1.0')
+      ) {
         opts.onBadRequest?.(c.socket.remoteAddress);
         return fail(c, 400, Buffer.from('bad request\n'));
       }
+      const target = line.slice(sp1 + 1, sp2);
       const headers = lineEnd < 0 ? '' : head.slice(lineEnd + 2).toLowerCase();
       // Requests with bodies are not part of the tracker protocol; their framing would be ours to skip.
       if (/(^|\n)(content-length: *[1-9]|transfer-encoding:)/.test(headers)) {
@@ -120,10 +131,9 @@ export function createHttpWire(handler: WireHandler, opts: HttpWireOptions = {})
         return fail(c, 400, Buffer.from('request bodies are not accepted\n'));
       }
       const conn = /(?:^|\n)connection: *([^\r\n]*)/.exec(headers)?.[1] ?? '';
-      c.closing = m[3] === '0' ? !/keep-alive/.test(conn) : /close/.test(conn);
+      c.closing = version === 'HTTP/1.0' ? !conn.includes('keep-alive') : conn.includes('close');
       c.busy = true;
-      c.socket.setTimeout(0);
-      const isHead = m[1] === 'HEAD';
+      const isHead = method === 'HEAD';
       let answered = false;
       const remoteAddress = c.socket.remoteAddress;
       if (remoteAddress === undefined) {
@@ -131,13 +141,14 @@ export function createHttpWire(handler: WireHandler, opts: HttpWireOptions = {})
         return;
       }
       handler(
-        { method: m[1], target: m[2], remoteAddress, remotePort: c.socket.remotePort ?? 0 },
+        { method, target, remoteAddress, remotePort: c.socket.remotePort ?? 0 },
         (status, body, type = 'text/plain', extra = '') => {
           if (answered) return;
           answered = true;
           write(c, status, body, type, extra, isHead);
           c.busy = false;
           if (c.closing) return;
+          // The head timer ran through the (short) handling; a kept-alive connection now waits idle.
           c.socket.setTimeout(c.pending.length > 0 ? headTimeout : idleTimeout);
           if (c.pending.length > 0) drain(c);
         },

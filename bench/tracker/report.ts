@@ -1,0 +1,85 @@
+/** The `## Tracker` section of BENCHMARKS.md from bench:tracker's figures. */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface Figures {
+  seconds: number;
+  rounds: number;
+  connections: number;
+  peers: number;
+  torrents: number;
+  rates: Record<string, { ours: number; ot: number; all: { ours: number[]; ot: number[] } }>;
+  memory: { ours: { rssPerPeer: number; heapPerPeer?: number; peers: number }; ot: { rssPerPeer: number } };
+  workers: { http: number; udp: number; redisPerPeer: number; peers: number };
+  write: boolean;
+  root: string;
+}
+
+const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+export function writeSection(f: Figures): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const row = (label: string, key: string, target?: number): string => {
+    const r = f.rates[key];
+    const ratio = r.ours / r.ot;
+    const verdict =
+      target === undefined ? '—' : ratio >= target ? `met (≥ ${target}×)` : `not met (< ${target}×)`;
+    return `| ${label} | ${n(r.ours)} | ${n(r.ot)} | ${ratio.toFixed(2)}× | ${verdict} |`;
+  };
+  const runs = (key: string): string =>
+    `${key}: ours ${f.rates[key].all.ours.map(n).join(', ')}; opentracker ${f.rates[key].all.ot.map(n).join(', ')}`;
+  const text = [
+    '## Tracker',
+    '',
+    `\`npm run bench:tracker\` (${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}): ` +
+      `\`rxtorrent tracker\` against Debian's opentracker in the same run, on the same pool of ` +
+      `${n(f.peers)} peers in ${n(f.torrents)} torrents (a quarter seeds, compact, numwant=50). Each tracker runs ` +
+      `pinned to core 0 and the load generator to core 1 (\`taskset\`); ${f.rounds} alternating rounds of ${f.seconds} s ` +
+      `per measurement, medians shown. HTTP load: wrk, 1 thread, ${f.connections} connections; UDP load: ` +
+      '`bench/tracker/udp-load.ts` (4 sockets, 64 announces in flight each).',
+    '',
+    '| announces per second | rxtorrent | opentracker | ratio | target |',
+    '|---|---:|---:|---:|---|',
+    row('HTTP, `Connection: close` (one core each)', 'close', 0.5),
+    row('HTTP keep-alive (opentracker closes anyway)', 'keepAlive'),
+    row('UDP (BEP 15)', 'udp', 0.5),
+    '',
+    `Every round: ${runs('close')}; ${runs('keepAlive')}; ${runs('udp')}.`,
+    '',
+    `**\`--workers 2 --registry redis://\`** (two workers, redis-server and the load generator sharing both cores): ` +
+      `HTTP \`Connection: close\` ${n(f.workers.http)} announces/s (wrk, 2 threads), UDP ${n(f.workers.udp)} announces/s.`,
+    '',
+    '| memory per tracked peer | bytes |',
+    '|---|---:|',
+    `| rxtorrent, RSS growth with ${n(f.memory.ours.peers)} peers in | ${n(f.memory.ours.rssPerPeer)} |`,
+    `| rxtorrent, retained V8 heap after a full GC | ${n(f.memory.ours.heapPerPeer ?? 0)} |`,
+    `| opentracker, RSS growth | ${n(f.memory.ot.rssPerPeer)} |`,
+    `| Redis \`used_memory\` growth (\`INFO memory\`), ${n(f.workers.peers)} peers | ${n(f.workers.redisPerPeer)} |`,
+    '',
+    'Target for our in-memory registry: ≤ 100 bytes per peer. Our heap figure counts the packed store ' +
+      '(src/core/peer-store.ts: 68-byte records, the hash index, member lists); RSS also counts what V8 ' +
+      'keeps reserved. Redis keeps a peer in two structures (a sorted-set member and a hash field with its record).',
+    '',
+    'Command: `npm run bench:tracker` (environment: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`). ' +
+      'Run it under `flock /tmp/rxtorrent-bench.lock` on a shared machine; other load moves the absolute ' +
+      'figures, the ratios within one run are what count.',
+    '',
+  ].join('\n');
+  if (f.write) {
+    const file = path.join(f.root, 'BENCHMARKS.md');
+    const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n';
+    const start = old.indexOf('## Tracker\n');
+    let next: string;
+    if (start < 0) next = `${old.trimEnd()}\n\n${text}`;
+    else {
+      const end = old.indexOf('\n## ', start + 1);
+      next = old.slice(0, start) + text + (end < 0 ? '' : `\n${old.slice(end + 1)}`);
+    }
+    fs.writeFileSync(file, next.trimEnd() + '\n');
+    // Keep the file as `npm run lint` wants it (prettier aligns the tables).
+    spawnSync(path.join(f.root, 'node_modules', '.bin', 'prettier'), ['--write', file], { stdio: 'ignore' });
+  }
+  return text;
+}
