@@ -51,6 +51,8 @@ export interface RegistryActorOptions {
 }
 
 export interface RegistryActor extends TrackerRegistry {
+  /** The answer synchronously, or undefined when it cannot be given at once (then use `announce`). */
+  announceNow(request: AnnounceRequest): AnnounceOutcome | undefined;
   /** Run an expiry sweep now (what the timer does). */
   sweep(): void;
   /** Every state the registry passes through (one per announce and per sweep that expired a peer). */
@@ -95,6 +97,18 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
     opts.sweepEvery ?? Math.min(60_000, Math.max(1000, ((config.interval + config.grace) * 1000) / 10));
   const cancelTimer = (opts.every ?? realEvery)(sweepEvery, () => actor.send({ type: 'Sweep', at: clock() }));
 
+  /** The answer at once, when the actor is idle (no Promise, no queue: the HTTP fast path). */
+  const announceNow = (request: AnnounceRequest): AnnounceOutcome | undefined => {
+    if (actor.status() !== 'active' || pending.size > 0) return undefined;
+    const id = nextId++;
+    let answer: AnnounceOutcome | undefined;
+    pending.set(id, (o) => (answer = o));
+    actor.send({ type: 'Announce', id, at: clock(), rand: random(), request, quiet: !events.observed });
+    // Re-entrant (sent from inside a step): the answer comes later; let the caller wait for it.
+    if (answer === undefined) pending.delete(id);
+    return answer;
+  };
+
   const unavailable = (): Error =>
     new Error(
       failure ? `registry failed: ${String((failure as Error).message ?? failure)}` : 'registry stopped',
@@ -103,6 +117,8 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   return {
     announce: (request: AnnounceRequest) =>
       new Promise<AnnounceOutcome>((resolve, reject) => {
+        const now = announceNow(request);
+        if (now) return resolve(now);
         if (actor.status() !== 'active') return reject(unavailable());
         const id = nextId++;
         pending.set(id, resolve);
@@ -110,6 +126,7 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
         // A failed step never replies; a re-entrant call is queued and replied to when the queue drains.
         if (actor.status() !== 'active' && pending.delete(id)) reject(unavailable());
       }),
+    announceNow,
     scrape: async (infoHashes: readonly Buffer[]): Promise<ScrapeFile[]> =>
       scrapeRegistry(
         actor.snapshot(),

@@ -14,7 +14,7 @@
  */
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { Observable, Subject } from 'rxjs';
-import type { AnnounceAnswer } from '../core/swarm-registry';
+import type { AnnounceAnswer, AnnounceOutcome } from '../core/swarm-registry';
 import type { EventInput } from '../events/engine-event';
 import {
   AnnounceRequest,
@@ -122,13 +122,19 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
     reply(200, encodeFailure(reason));
   };
 
-  const answerAnnounce = async (reply: WireReply, request: AnnounceRequest): Promise<void> => {
-    if (opts.allow) {
-      const verdict = opts.allow(request.infoHash.toString('hex'));
-      const ok = verdict === true || (verdict !== false && (await verdict));
-      if (!ok) return refuse(reply, 'unregistered torrent', 'not-tracked', request.ip);
-    }
-    const outcome = await registry.announce(request);
+  const answerAnnounce = (reply: WireReply, request: AnnounceRequest): void | Promise<void> => {
+    const verdict = opts.allow ? opts.allow(request.infoHash.toString('hex')) : true;
+    if (verdict === false) return refuse(reply, 'unregistered torrent', 'not-tracked', request.ip);
+    // The common case, an in-process registry and a known verdict, answers without a Promise.
+    const now = verdict === true ? registry.announceNow?.(request) : undefined;
+    if (now) return answered(reply, request, now);
+    return (async () => {
+      if (!(await verdict)) return refuse(reply, 'unregistered torrent', 'not-tracked', request.ip);
+      answered(reply, request, await registry.announce(request));
+    })();
+  };
+
+  const answered = (reply: WireReply, request: AnnounceRequest, outcome: AnnounceOutcome): void => {
     if (!outcome.ok) return refuse(reply, outcome.reason, outcome.code, request.ip);
     counts.announces++;
     reply(200, encodeAnswer(outcome.reply, request));
@@ -164,7 +170,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
     reply(200, Buffer.from(JSON.stringify(body) + '\n'), JSON_TYPE);
   };
 
-  const handle = async (req: WireRequest, reply: WireReply): Promise<void> => {
+  const handle = (req: WireRequest, reply: WireReply): void | Promise<void> => {
     const url = req.target;
     const qi = url.indexOf('?');
     const path = qi < 0 ? url : url.slice(0, qi);
@@ -197,7 +203,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
 
   const server: Server = createHttpWire(
     (req, reply) => {
-      handle(req, reply).catch((err: unknown) => {
+      const failed = (err: unknown): void => {
         events.next({
           category: 'tracker',
           type: 'RequestFailed',
@@ -207,7 +213,13 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
         // The registry's queries reject when its storage is away (Redis down): clients get a retry hint.
         if (/^\/(announce|scrape)(\?|$)/.test(req.target)) reply(200, encodeFailure(STORAGE_UNAVAILABLE));
         else reply(503, Buffer.from(`${STORAGE_UNAVAILABLE}\n`));
-      });
+      };
+      try {
+        const work = handle(req, reply);
+        if (work) work.catch(failed);
+      } catch (err) {
+        failed(err);
+      }
     },
     {
       maxHeadBytes: 16 * 1024,

@@ -19,6 +19,8 @@ export const STORAGE_UNAVAILABLE = 'tracker storage unavailable, retry later';
 export interface TrackerRegistry {
   /** Record an announce and answer it (peers without the asker, counts, intervals). */
   announce(request: AnnounceRequest): Promise<AnnounceOutcome>;
+  /** In-process registries may answer synchronously (undefined: not now, use `announce`). */
+  announceNow?(request: AnnounceRequest): AnnounceOutcome | undefined;
   /** BEP 48 counts for these 20-byte info-hashes; an empty list means every tracked torrent. */
   scrape(infoHashes: readonly Buffer[]): Promise<ScrapeFile[]>;
   stats(): Promise<RegistryStats>;

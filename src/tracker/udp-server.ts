@@ -20,7 +20,8 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { Observable, Subject } from 'rxjs';
 import type { EventInput } from '../events/engine-event';
-import { normalizeIp } from '../protocol/tracker-codec';
+import type { AnnounceOutcome } from '../core/swarm-registry';
+import { AnnounceRequest, normalizeIp } from '../protocol/tracker-codec';
 import {
   UdpAnnounceRequest,
   UdpScrapeRequest,
@@ -97,19 +98,16 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
     send(to, encodeErrorReply(tid, reason, limit));
   };
 
-  const announce = async (to: Sender, r: UdpAnnounceRequest, size: number): Promise<void> => {
-    const hex = r.infoHash.toString('hex');
-    if (opts.allow) {
-      const verdict = opts.allow(hex);
-      if (!(verdict === true || (verdict !== false && (await verdict))))
-        return refuse(to, r.transactionId, 'unregistered torrent', 'not-tracked', size + 256);
-    }
+  const announce = (to: Sender, r: UdpAnnounceRequest, size: number): void | Promise<void> => {
+    const verdict = opts.allow ? opts.allow(r.infoHash.toString('hex')) : true;
+    if (verdict === false)
+      return refuse(to, r.transactionId, 'unregistered torrent', 'not-tracked', size + 256);
     let ip = to.address;
     if (opts.trustIpParam && r.ip !== 0)
       ip = [r.ip >>> 24, (r.ip >>> 16) & 255, (r.ip >>> 8) & 255, r.ip & 255].join('.');
     const key = Buffer.allocUnsafe(4);
     key.writeUInt32BE(r.key, 0);
-    const outcome = await opts.registry.announce({
+    const request: AnnounceRequest = {
       infoHash: Buffer.from(r.infoHash),
       peerId: Buffer.from(r.peerId),
       ip,
@@ -123,7 +121,18 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
       noPeerId: true,
       key: key.toString('hex'),
       only: to.family,
-    });
+    };
+    // An in-process registry with a known verdict answers without a Promise.
+    const now = verdict === true ? opts.registry.announceNow?.(request) : undefined;
+    if (now) return announced(to, r, size, now);
+    return (async () => {
+      if (!(await verdict))
+        return refuse(to, r.transactionId, 'unregistered torrent', 'not-tracked', size + 256);
+      announced(to, r, size, await opts.registry.announce(request));
+    })();
+  };
+
+  const announced = (to: Sender, r: UdpAnnounceRequest, size: number, outcome: AnnounceOutcome): void => {
     if (!outcome.ok) return refuse(to, r.transactionId, outcome.reason, outcome.code, size + 256);
     counts.announces++;
     const a = outcome.reply;
@@ -169,8 +178,7 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
     }
     if (!ids.check(r.connectionId, address, rinfo.port, clock()))
       return refuse(to, r.transactionId, 'bad connection id', 'bad-connection-id', msg.length);
-    const work = r.action === 'announce' ? announce(to, r, msg.length) : scrape(to, r);
-    work.catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       events.next({
         category: 'tracker',
         type: 'RequestFailed',
@@ -178,7 +186,13 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
         reason: (err as Error).message,
       });
       refuse(to, r.transactionId, STORAGE_UNAVAILABLE, 'unavailable', msg.length + 256);
-    });
+    };
+    try {
+      const work = r.action === 'announce' ? announce(to, r, msg.length) : scrape(to, r);
+      if (work) work.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   };
 
   socket.on('message', onMessage);

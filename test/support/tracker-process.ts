@@ -23,7 +23,11 @@ export interface TrackerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startTracker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<TrackerProcess> {
+export async function startTracker(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  startTimeoutMs = 10_000,
+): Promise<TrackerProcess> {
   const child = startCli(args, { env });
   const w = watch(child, 'tracker');
   const code = (c: number | string | null): number | null => (typeof c === 'number' ? c : null);
@@ -38,7 +42,7 @@ export async function startTracker(args: string[], env: NodeJS.ProcessEnv = {}):
     stop: () => w.kill(3000).then(code),
   };
   try {
-    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/);
+    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/, { timeoutMs: startTimeoutMs });
     proc.port = Number(m[1]);
   } catch (err) {
     await proc.stop();

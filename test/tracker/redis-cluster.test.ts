@@ -27,17 +27,12 @@ describeWithTools(['redis'], 'tracker processes sharing one Redis', () => {
   let tmp: { dir: string; cleanup: () => void };
   const procs: TrackerProcess[] = [];
   const tracker = async (...extra: string[]): Promise<TrackerProcess> => {
-    const p = await startTracker([
-      '--store-dir',
-      tmp.dir,
-      'tracker',
-      '--no-console',
-      '-p',
-      '0',
-      '--host',
-      '127.0.0.1',
-      ...extra,
-    ]);
+    // Forking workers on a busy 2-core machine can take a while: give start-up 30 s.
+    const p = await startTracker(
+      ['--store-dir', tmp.dir, 'tracker', '--no-console', '-p', '0', '--host', '127.0.0.1', ...extra],
+      {},
+      30_000,
+    );
     procs.push(p);
     return p;
   };
@@ -116,7 +111,7 @@ describeWithTools(['redis'], 'tracker processes sharing one Redis', () => {
     );
     expect(back).toMatchObject({ ok: true, incomplete: 1 }); // a fresh Redis (no persistence): only itself
     await b.waitFor(/Redis is back/, { stream: 'stderr' });
-  }, 40_000);
+  }, 90_000);
 
   it('--workers 2: both workers answer HTTP and UDP; /stats adds up both; a killed worker is replaced', async () => {
     const p = await tracker('--registry', `${redis.url}/2`, '--workers', '2');
@@ -136,18 +131,18 @@ describeWithTools(['redis'], 'tracker processes sharing one Redis', () => {
         const s = JSON.parse((await httpGet('127.0.0.1', p.port, '/stats')).body.toString());
         return s.http.announces >= 40 && s.udp.connects >= 1 ? s : undefined;
       },
-      10_000,
+      20_000,
       200,
     );
     expect(stats).toMatchObject({ torrents: 1, peers: 40, leechers: 40 });
 
     process.kill(pids[0], 'SIGKILL');
-    await p.waitFor(new RegExp(`tracker worker ${pids[0]} died`), { stream: 'stderr' });
+    await p.waitFor(new RegExp(`tracker worker ${pids[0]} died`), { stream: 'stderr', timeoutMs: 20_000 });
     // Nothing lost: every announce still succeeds and sees all 40 peers (+ itself).
     for (let n = 41; n <= 50; n++) {
       const r = await announceOk({ host: '127.0.0.1', port: p.port }, peer(n));
       expect(r.incomplete).toBe(n);
     }
-    await p.waitFor(/tracker worker \d+ listening/, { stream: 'stderr' });
-  }, 40_000);
+    await p.waitFor(/tracker worker \d+ listening/, { stream: 'stderr', timeoutMs: 30_000 });
+  }, 90_000);
 });
