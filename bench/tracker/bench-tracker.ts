@@ -83,10 +83,26 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** CPU seconds (user + system, every thread) a process has used. */
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** Run `load`, returning its rate and the announces per CPU-second the tracker `pid` spent on them. */
+function measured(
+  pid: number,
+  load: () => { rate: number; total: number },
+): { rate: number; perCpu: number } {
+  const c0 = cpuSeconds(pid);
+  const r = load();
+  return { rate: r.rate, perCpu: r.total / Math.max(0.01, cpuSeconds(pid) - c0) };
+}
+
 const pinned = (cores: string, cmd: string, args: string[]): ChildProcess =>
   spawn('taskset', ['-c', cores, cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-function wrk(port: number, close: boolean, cores = '1', threads = 1): number {
+function wrk(port: number, close: boolean, cores = '1', threads = 1): { rate: number; total: number } {
   const script = path.join(os.tmpdir(), `rxt-bench-${process.pid}-${close ? 'close' : 'ka'}.lua`);
   fs.writeFileSync(script, wrkScript(PEERS, TORRENTS, close));
   const out = execFileSync('taskset', [
@@ -101,12 +117,13 @@ function wrk(port: number, close: boolean, cores = '1', threads = 1): number {
     `http://127.0.0.1:${port}/`,
   ]).toString();
   fs.rmSync(script, { force: true });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   if (/Non-2xx/.test(out)) throw new Error(`non-2xx replies from port ${port}:\n${out}`);
-  return rps;
+  return { rate, total };
 }
 
-function udpLoad(port: number, cores = '1'): number {
+function udpLoad(port: number, cores = '1'): { rate: number; total: number } {
   const out = execFileSync('taskset', [
     '-c',
     cores,
@@ -122,7 +139,7 @@ function udpLoad(port: number, cores = '1'): number {
   ]).toString();
   const r = JSON.parse(out) as { announces: number; errors: number; seconds: number };
   if (r.errors > 0) throw new Error(`UDP errors from port ${port}: ${out}`);
-  return r.announces / r.seconds;
+  return { rate: r.announces / r.seconds, total: r.announces };
 }
 
 interface Tracker {
@@ -238,10 +255,10 @@ async function workers(
     const mem0 = redisInfo(rport);
     const t = await ours(dir, '0,1', ['--registry', `redis://127.0.0.1:${rport}`, '--workers', '2']);
     try {
-      const udp = udpLoad(t.port, '0,1');
+      const udp = udpLoad(t.port, '0,1').rate;
       const peers = (JSON.parse(await get(t.port, '/stats')) as { peers: number }).peers;
       const redisPerPeer = (redisInfo(rport) - mem0) / peers;
-      const httpRate = wrk(t.port, true, '0,1', 2);
+      const httpRate = wrk(t.port, true, '0,1', 2).rate;
       return { http: httpRate, udp, redisPerPeer, peers };
     } finally {
       await stop(t.child);
@@ -261,7 +278,8 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxt-bench-tracker-'));
   fs.chmodSync(dir, 0o755); // opentracker drops to `nobody` and must still read its whitelist
-  const rates: Record<string, { ours: number[]; ot: number[] }> = {
+  type Run = { rate: number; perCpu: number };
+  const rates: Record<string, { ours: Run[]; ot: Run[] }> = {
     close: { ours: [], ot: [] },
     keepAlive: { ours: [], ot: [] },
     udp: { ours: [], ot: [] },
@@ -271,12 +289,15 @@ async function main(): Promise<void> {
       for (const which of ['ours', 'ot'] as const) {
         const t = which === 'ours' ? await ours(dir) : await opentracker(dir);
         try {
-          rates.close[which].push(wrk(t.port, true));
-          rates.keepAlive[which].push(wrk(t.port, false));
-          rates.udp[which].push(udpLoad(t.port));
+          rates.close[which].push(measured(t.pid, () => wrk(t.port, true)));
+          rates.keepAlive[which].push(measured(t.pid, () => wrk(t.port, false)));
+          rates.udp[which].push(measured(t.pid, () => udpLoad(t.port)));
+          const say = (k: string): string => {
+            const r = rates[k][which].at(-1) as Run;
+            return `${k} ${r.rate.toFixed(0)}/s (${r.perCpu.toFixed(0)} per CPU-s)`;
+          };
           process.stderr.write(
-            `round ${round + 1} ${t.name}: close ${rates.close[which].at(-1)?.toFixed(0)}/s, ` +
-              `keep-alive ${rates.keepAlive[which].at(-1)?.toFixed(0)}/s, udp ${rates.udp[which].at(-1)?.toFixed(0)}/s\n`,
+            `round ${round + 1} ${t.name}: ${say('close')}, ${say('keepAlive')}, ${say('udp')}\n`,
           );
         } finally {
           await stop(t.child);
@@ -293,7 +314,16 @@ async function main(): Promise<void> {
       peers: PEERS,
       torrents: TORRENTS,
       rates: Object.fromEntries(
-        Object.entries(rates).map(([k, v]) => [k, { ours: median(v.ours), ot: median(v.ot), all: v }]),
+        Object.entries(rates).map(([k, v]) => [
+          k,
+          {
+            ours: median(v.ours.map((r) => r.rate)),
+            ot: median(v.ot.map((r) => r.rate)),
+            oursCpu: median(v.ours.map((r) => r.perCpu)),
+            otCpu: median(v.ot.map((r) => r.perCpu)),
+            all: { ours: v.ours.map((r) => r.rate), ot: v.ot.map((r) => r.rate) },
+          },
+        ]),
       ),
       memory: { ours: mem, ot: otMem },
       workers: w,

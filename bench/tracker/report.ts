@@ -10,7 +10,10 @@ export interface Figures {
   connections: number;
   peers: number;
   torrents: number;
-  rates: Record<string, { ours: number; ot: number; all: { ours: number[]; ot: number[] } }>;
+  rates: Record<
+    string,
+    { ours: number; ot: number; oursCpu: number; otCpu: number; all: { ours: number[]; ot: number[] } }
+  >;
   memory: { ours: { rssPerPeer: number; heapPerPeer?: number; peers: number }; ot: { rssPerPeer: number } };
   workers: { http: number; udp: number; redisPerPeer: number; peers: number };
   write: boolean;
@@ -26,7 +29,10 @@ export function writeSection(f: Figures): string {
     const ratio = r.ours / r.ot;
     const verdict =
       target === undefined ? '—' : ratio >= target ? `met (≥ ${target}×)` : `not met (< ${target}×)`;
-    return `| ${label} | ${n(r.ours)} | ${n(r.ot)} | ${ratio.toFixed(2)}× | ${verdict} |`;
+    return (
+      `| ${label} | ${n(r.ours)} | ${n(r.ot)} | ${ratio.toFixed(2)}× | ${verdict} | ` +
+      `${n(r.oursCpu)} | ${n(r.otCpu)} | ${(r.oursCpu / r.otCpu).toFixed(2)}× |`
+    );
   };
   const runs = (key: string): string =>
     `${key}: ours ${f.rates[key].all.ours.map(n).join(', ')}; opentracker ${f.rates[key].all.ot.map(n).join(', ')}`;
@@ -40,13 +46,15 @@ export function writeSection(f: Figures): string {
       `per measurement, medians shown. HTTP load: wrk, 1 thread, ${f.connections} connections; UDP load: ` +
       '`bench/tracker/udp-load.ts` (4 sockets, 64 announces in flight each).',
     '',
-    '| announces per second | rxtorrent | opentracker | ratio | target |',
-    '|---|---:|---:|---:|---|',
+    '| announces | rxtorrent /s | opentracker /s | ratio | target | rxtorrent per CPU-s | opentracker per CPU-s | ratio |',
+    '|---|---:|---:|---:|---|---:|---:|---:|',
     row('HTTP, `Connection: close` (one core each)', 'close', 0.5),
     row('HTTP keep-alive (opentracker closes anyway)', 'keepAlive'),
     row('UDP (BEP 15)', 'udp', 0.5),
     '',
-    `Every round: ${runs('close')}; ${runs('keepAlive')}; ${runs('udp')}.`,
+    `Every round (announces/s): ${runs('close')}; ${runs('keepAlive')}; ${runs('udp')}. ` +
+      '"Per CPU-s" divides the announces answered by the CPU time (user + system, all threads, from ' +
+      '/proc) the tracker spent: unlike the rate, it does not move when other work shares the core.',
     '',
     `**\`--workers 2 --registry redis://\`** (two workers, redis-server and the load generator sharing both cores): ` +
       `HTTP \`Connection: close\` ${n(f.workers.http)} announces/s (wrk, 2 threads), UDP ${n(f.workers.udp)} announces/s.`,
