@@ -123,7 +123,7 @@ function wrk(port: number, close: boolean, cores = '1', threads = 1): { rate: nu
   return { rate, total };
 }
 
-function udpLoad(port: number, cores = '1'): { rate: number; total: number } {
+function udpLoad(port: number, cores = '1', mode = 'started'): { rate: number; total: number } {
   const out = execFileSync('taskset', [
     '-c',
     cores,
@@ -136,6 +136,7 @@ function udpLoad(port: number, cores = '1'): { rate: number; total: number } {
     String(SECONDS),
     String(PEERS),
     String(TORRENTS),
+    mode,
   ]).toString();
   const r = JSON.parse(out) as { announces: number; errors: number; seconds: number };
   if (r.errors > 0) throw new Error(`UDP errors from port ${port}: ${out}`);
@@ -194,35 +195,40 @@ interface Memory {
   heapPerPeer?: number;
 }
 
-/** Our memory per peer: the pool announced once over UDP, then RSS and heap after a full GC. */
-async function ourMemory(dir: string): Promise<Memory & { peers: number }> {
+/**
+ * Memory per peer, ours and opentracker's: a warm-up of `stopped` announces (every code path, no peer
+ * kept), then the pool announced; our RSS and retained memory (V8 heap + array buffers, after a full
+ * GC), opentracker's RSS, measured after the warm-up and after the pool is in.
+ */
+async function memory(dir: string): Promise<{ ours: Memory & { peers: number }; ot: Memory }> {
+  type Stats = { peers: number; memory: { heapUsed: number; arrayBuffers: number } };
+  const retained = async (t: Tracker): Promise<Stats> =>
+    JSON.parse(await get(t.port, '/stats?gc=1')) as Stats;
   const t = await ours(dir);
+  let mine: Memory & { peers: number };
   try {
-    const before = JSON.parse(await get(t.port, '/stats?gc=1')) as { memory: { heapUsed: number } };
+    udpLoad(t.port, '1', 'stopped');
+    const before = await retained(t);
     const rss0 = rssKiB(t.pid);
     udpLoad(t.port);
-    const after = JSON.parse(await get(t.port, '/stats?gc=1')) as {
-      peers: number;
-      memory: { heapUsed: number };
-    };
-    return {
+    const after = await retained(t);
+    const kept = (s: Stats): number => s.memory.heapUsed + s.memory.arrayBuffers;
+    mine = {
       peers: after.peers,
       rssPerPeer: ((rssKiB(t.pid) - rss0) * 1024) / after.peers,
-      heapPerPeer: (after.memory.heapUsed - before.memory.heapUsed) / after.peers,
+      heapPerPeer: (kept(after) - kept(before)) / after.peers,
     };
   } finally {
     await stop(t.child);
   }
-}
-
-async function otMemory(dir: string): Promise<Memory> {
-  const t = await opentracker(dir);
+  const o = await opentracker(dir);
   try {
-    const rss0 = rssKiB(t.pid);
-    udpLoad(t.port);
-    return { rssPerPeer: ((rssKiB(t.pid) - rss0) * 1024) / PEERS };
+    udpLoad(o.port, '1', 'stopped');
+    const rss0 = rssKiB(o.pid);
+    udpLoad(o.port);
+    return { ours: mine, ot: { rssPerPeer: ((rssKiB(o.pid) - rss0) * 1024) / PEERS } };
   } finally {
-    await stop(t.child);
+    await stop(o.child);
   }
 }
 
@@ -304,8 +310,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    const mem = await ourMemory(dir);
-    const otMem = await otMemory(dir);
+    const mem = await memory(dir);
     const w = await workers(dir);
     const text = writeSection({
       seconds: SECONDS,
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
           },
         ]),
       ),
-      memory: { ours: mem, ot: otMem },
+      memory: mem,
       workers: w,
       write: !process.env.BENCH_NO_WRITE,
       root: ROOT,

@@ -62,13 +62,15 @@ export function writeSection(f: Figures): string {
     '| memory per tracked peer | bytes |',
     '|---|---:|',
     `| rxtorrent, RSS growth with ${n(f.memory.ours.peers)} peers in | ${n(f.memory.ours.rssPerPeer)} |`,
-    `| rxtorrent, retained V8 heap after a full GC | ${n(f.memory.ours.heapPerPeer ?? 0)} |`,
+    `| rxtorrent, retained after a full GC (V8 heap + array buffers) | ${n(f.memory.ours.heapPerPeer ?? 0)} |`,
     `| opentracker, RSS growth | ${n(f.memory.ot.rssPerPeer)} |`,
     `| Redis \`used_memory\` growth (\`INFO memory\`), ${n(f.workers.peers)} peers | ${n(f.workers.redisPerPeer)} |`,
     '',
-    'Target for our in-memory registry: ≤ 100 bytes per peer. Our heap figure counts the packed store ' +
-      '(src/core/peer-store.ts: 68-byte records, the hash index, member lists); RSS also counts what V8 ' +
-      'keeps reserved. Redis keeps a peer in two structures (a sorted-set member and a hash field with its record).',
+    'Target for our in-memory registry: ≤ 100 bytes per peer. Both trackers are first warmed up with ' +
+      '`stopped` announces (every code path, no peer kept), then the pool goes in; the retained figure is ' +
+      'the packed store (src/core/peer-store.ts: 68-byte records, the hash index, member lists) and ' +
+      'anything else kept, RSS also counts what V8 and malloc keep reserved. Redis keeps a peer in two ' +
+      'structures (a sorted-set member and a hash field with its record).',
     '',
     'Command: `npm run bench:tracker` (environment: `BENCH_SECONDS`, `BENCH_ROUNDS`, `BENCH_CONNECTIONS`). ' +
       'Run it under `flock /tmp/rxtorrent-bench.lock` on a shared machine; other load moves the absolute ' +

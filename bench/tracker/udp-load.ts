@@ -4,12 +4,14 @@
  * seeds) and count the announce replies. Lost datagrams are made up for by refilling the window
  * when a socket hears nothing for 100 ms. Prints one JSON line: { announces, errors, seconds }.
  *
- *   ts-node --transpile-only bench/tracker/udp-load.ts HOST PORT SECONDS PEERS TORRENTS
+ *   ts-node --transpile-only bench/tracker/udp-load.ts HOST PORT SECONDS PEERS TORRENTS [stopped]
  */
 import * as dgram from 'node:dgram';
 import { poolInfoHash, poolPeerId } from './pool';
 
-const [host, portS, secondsS, peersS, torrentsS] = process.argv.slice(2);
+const [host, portS, secondsS, peersS, torrentsS, mode] = process.argv.slice(2);
+// `stopped`: announces that leave no peer behind (a warm-up that exercises every path but storage).
+const EVENT = mode === 'stopped' ? 3 : 2;
 const port = Number(portS);
 const seconds = Number(secondsS);
 const peers = Number(peersS);
@@ -24,7 +26,7 @@ function datagram(i: number): Buffer {
   poolInfoHash(i % torrents).copy(b, 16);
   poolPeerId(i).copy(b, 36);
   b.writeBigInt64BE(i % 4 === 0 ? 0n : 1_000_000n, 64);
-  b.writeUInt32BE(2, 80); // started
+  b.writeUInt32BE(EVENT, 80);
   b.writeUInt32BE(i, 88);
   b.writeInt32BE(50, 92);
   b.writeUInt16BE(10_000 + (i % 50_000), 96);

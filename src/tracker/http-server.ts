@@ -166,7 +166,11 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
     const s = await registry.stats();
     const t = opts.trafficTotals ? await opts.trafficTotals() : traffic.snapshot();
     const mem = process.memoryUsage();
-    const body = { ...s, ...t, memory: { rss: mem.rss, heapUsed: mem.heapUsed } };
+    const body = {
+      ...s,
+      ...t,
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, arrayBuffers: mem.arrayBuffers },
+    };
     reply(200, Buffer.from(JSON.stringify(body) + '\n'), JSON_TYPE);
   };
 
