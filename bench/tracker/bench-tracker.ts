@@ -152,7 +152,9 @@ interface Tracker {
 
 async function ours(dir: string, cores = '0', extra: string[] = []): Promise<Tracker> {
   const port = await freePort();
+  // The bin's own flags (its shebang line), as `npx rxtorrent` runs it, plus --expose-gc for /stats?gc=1.
   const child = pinned(cores, process.execPath, [
+    '--max-semi-space-size=2',
     '--expose-gc',
     path.join(ROOT, 'bin', 'rxtorrent.js'),
     '--store-dir',
@@ -210,7 +212,7 @@ async function memory(dir: string): Promise<{ ours: Memory & { peers: number }; 
     udpLoad(t.port, '1', 'stopped');
     const before = await retained(t);
     const rss0 = rssKiB(t.pid);
-    udpLoad(t.port);
+    udpLoad(t.port, '1', 'fill');
     const after = await retained(t);
     const kept = (s: Stats): number => s.memory.heapUsed + s.memory.arrayBuffers;
     mine = {
@@ -225,7 +227,7 @@ async function memory(dir: string): Promise<{ ours: Memory & { peers: number }; 
   try {
     udpLoad(o.port, '1', 'stopped');
     const rss0 = rssKiB(o.pid);
-    udpLoad(o.port);
+    udpLoad(o.port, '1', 'fill');
     return { ours: mine, ot: { rssPerPeer: ((rssKiB(o.pid) - rss0) * 1024) / PEERS } };
   } finally {
     await stop(o.child);

@@ -10,8 +10,10 @@ import * as dgram from 'node:dgram';
 import { poolInfoHash, poolPeerId } from './pool';
 
 const [host, portS, secondsS, peersS, torrentsS, mode] = process.argv.slice(2);
-// `stopped`: announces that leave no peer behind (a warm-up that exercises every path but storage).
+// `stopped`: announces that leave no peer behind (a warm-up that exercises every path but storage);
+// `fill`: every peer of the pool announces once (lost datagrams resent), then the generator exits.
 const EVENT = mode === 'stopped' ? 3 : 2;
+const FILL = mode === 'fill';
 const port = Number(portS);
 const seconds = Number(secondsS);
 const peers = Number(peersS);
@@ -33,6 +35,51 @@ function datagram(i: number): Buffer {
   return b;
 }
 
+interface Sock {
+  s: dgram.Socket;
+  cid: Buffer;
+  heard: number;
+}
+
+/** Every peer of the pool once (transaction id = peer number); lost ones are sent again. */
+function fill(state: Sock[], pool: Buffer[]): Promise<number> {
+  const left = new Set<number>(pool.keys());
+  let cursor = 0;
+  const sendOne = (k: number, i: number): void => {
+    state[k].cid.copy(pool[i], 0);
+    state[k].s.send(pool[i], port, host);
+  };
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      clearInterval(stall);
+      clearTimeout(limit);
+      resolve(peers - left.size);
+    };
+    state.forEach((st, k) => {
+      st.s.on('message', (m) => {
+        st.heard = Date.now();
+        left.delete(m.readUInt32BE(4));
+        if (left.size === 0) return finish();
+        if (cursor < peers) sendOne(k, cursor++);
+      });
+      for (let w = 0; w < WINDOW && cursor < peers; w++) sendOne(k, cursor++);
+    });
+    // Nothing heard for 200 ms: what is in flight was lost; send it again and open the window anew.
+    const stall = setInterval(() => {
+      const now = Date.now();
+      if (state.some((st) => now - st.heard < 200)) return;
+      let k = 0;
+      for (const i of left) {
+        if (i >= cursor || k >= WINDOW * SOCKETS) break;
+        sendOne(k++ % SOCKETS, i);
+      }
+      for (let w = 0; w < WINDOW && cursor < peers; w++) sendOne(w % SOCKETS, cursor++);
+      state.forEach((st) => (st.heard = now));
+    }, 50);
+    const limit = setTimeout(finish, 60_000);
+  });
+}
+
 async function main(): Promise<void> {
   const pool = Array.from({ length: peers }, (_, i) => datagram(i));
   let announces = 0;
@@ -47,7 +94,7 @@ async function main(): Promise<void> {
       return s;
     }),
   );
-  const state = sockets.map((s) => ({ s, cid: Buffer.alloc(0), heard: Date.now() }));
+  const state: Sock[] = sockets.map((s) => ({ s, cid: Buffer.alloc(0), heard: Date.now() }));
   const send = (k: number): void => {
     const st = state[k];
     const d = pool[next];
@@ -77,6 +124,14 @@ async function main(): Promise<void> {
         }),
     ),
   );
+  if (FILL) {
+    const t0 = process.hrtime.bigint();
+    const announced = await fill(state, pool);
+    sockets.forEach((s) => s.close());
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    process.stdout.write(JSON.stringify({ announces: announced, errors: 0, seconds }) + '\n');
+    return;
+  }
   state.forEach((st, k) => {
     st.s.on('message', (m) => {
       st.heard = Date.now();

@@ -105,11 +105,10 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
     let ip = to.address;
     if (opts.trustIpParam && r.ip !== 0)
       ip = [r.ip >>> 24, (r.ip >>> 16) & 255, (r.ip >>> 8) & 255, r.ip & 255].join('.');
-    const key = Buffer.allocUnsafe(4);
-    key.writeUInt32BE(r.key, 0);
+    // Views into the datagram, not copies: Node never reuses a received datagram's memory.
     const request: AnnounceRequest = {
-      infoHash: Buffer.from(r.infoHash),
-      peerId: Buffer.from(r.peerId),
+      infoHash: r.infoHash,
+      peerId: r.peerId,
       ip,
       port: r.port,
       uploaded: r.uploaded,
@@ -119,7 +118,7 @@ export function createUdpTrackerServer(opts: UdpTrackerOptions): UdpTrackerServe
       numwant: Math.min(r.numWant < 0 ? defaultNumwant : r.numWant, maxNumwant),
       compact: true,
       noPeerId: true,
-      key: key.toString('hex'),
+      key: r.key.toString(16).padStart(8, '0'),
       only: to.family,
     };
     // An in-process registry with a known verdict answers without a Promise.
