@@ -47,7 +47,8 @@ export function measure(
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
+      // Benchmarks talk to loopback only: no LSD multicast onto a real interface.
+      env: { ...process.env, RXTORRENT_NO_LSD: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     opts.onSpawn?.(child);

@@ -19,17 +19,11 @@
  *   counter.send({ type: 'Add', by: 2 });
  */
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import type { Step, Transition } from '../core/step';
+
+export type { Step, Transition };
 
 export type ActorStatus = 'active' | 'stopped' | 'error';
-
-/** What a pure transition returns: the next state, effects for the runtime, events for observers. */
-export interface Step<S, Eff, Out> {
-  state: S;
-  effects?: readonly Eff[];
-  events?: readonly Out[];
-}
-
-export type Transition<S, In, Eff, Out> = (state: S, message: In) => Step<S, Eff, Out>;
 
 export interface ActorRef<In, Out, S> {
   readonly name: string;

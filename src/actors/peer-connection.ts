@@ -1,72 +1,80 @@
 /**
- * One peer connection: the runtime that owns a socket and speaks the BEP 3 wire (with BEP 6 when both
- * sides set the bit).
+ * One peer connection: the runtime that runs the protocol transition (src/core/peer-protocol.ts) on the
+ * actor runtime and performs its effects on a transport (a TCP socket, or an encrypting stream over one).
  *
- * Owns: the handshake, the first-message rules, choke/interest state both ways, keep-alives and the
- * idle timeout, validating every message against the torrent, the bounded queue of the peer's requests
- * (served only as fast as the socket drains), and byte counters and rate meters. Does not own: which
- * blocks to ask for (the scheduler), whether a block is good (the verifier), or reading piece data (the
- * session answers `PeerWantsBlock` with `SendBlock`).
+ * Owns: the transport — reading it through the framing reader (src/streams/wire-framing.ts), writing
+ * frames with cork/uncork, the upload-limit wait before each block, and answering `Pump` with whether
+ * the socket has room. Does not own: protocol rules (the transition) or what the torrent does with the
+ * facts (`events$`). Supervision: a throw in the transition or an effect fails this actor, which closes
+ * the connection with a `PeerClosed` event; nothing reaches the process.
  *
- * Shape (STYLE.md): commands in through `send` (one inbox Subject), facts out through `events$`. Any
- * protocol violation ends this connection with a `PeerClosed` event and nothing else.
+ * Upload memory per connection is bounded by design (UPLOAD_BUDGET): at most SEND_HIGH_WATER bytes queued
+ * in the socket plus MAX_READS_IN_FLIGHT blocks being read or waiting for upload tokens. The uploader hands
+ * blocks over as copies of their own, never views into a cached piece, so a peer that fills its request
+ * queue and reads slowly holds this budget and no more; its queued requests are 12-byte spans.
+ *
+ * @example
+ *   const conn = new PeerConnection({ transport: { stream: socket, encryption: 'none' }, address: '10.0.0.2:6881',
+ *     outgoing: true, infoHash, peerId, geometry: meta, ourBitfield: () => bits });
+ *   conn.events$.subscribe((e) => console.log(e.type)); // PeerHandshaked, PeerGotBitfield, …, PeerClosed
+ *   conn.send({ type: 'SetInterested', interested: true });
  */
 import type { Socket } from 'node:net';
-import { Observable, Subject, Subscription } from 'rxjs';
+import type { Duplex } from 'node:stream';
+import { Observable, Subject } from 'rxjs';
+import { ActorRef, createActor } from './actor';
 import {
+  MAX_READS_IN_FLIGHT,
+  PeerCommand,
+  PeerEffect,
+  PeerEvent,
+  PeerIn,
+  PeerState,
+  initialPeerState,
+  peerTransition,
+} from '../core/peer-protocol';
+import {
+  BLOCK_SIZE,
   BitSet,
+  Handshake,
   PieceGeometry,
   WireError,
-  WireMessage,
   makeReserved,
-  supportsFast,
-  validateMessage,
 } from '../protocol/wire-codec';
-import { readWire, sendHandshake, sendMessage } from '../streams/wire-framing';
-import type { BlockSpan } from '../core/piece-picker';
 import { RateMeter } from '../core/rate-meter';
 import { TokenBucket } from '../core/token-bucket';
 import { limitReceive } from '../streams/rate-limit';
+import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
-export type PeerCommand =
-  | { type: 'RequestBlocks'; spans: readonly BlockSpan[] }
-  | { type: 'CancelBlock'; span: BlockSpan }
-  | { type: 'SendHave'; index: number }
-  | { type: 'Choke' }
-  | { type: 'Unchoke' }
-  | { type: 'SetInterested'; interested: boolean }
-  | { type: 'SendBlock'; span: BlockSpan; data: Buffer }
-  | { type: 'BlockUnavailable'; span: BlockSpan }
-  | { type: 'Close'; reason: string };
+export type { PeerCommand, PeerEvent };
 
-export type PeerEvent =
-  | { type: 'PeerHandshaked'; peerId: Buffer; fast: boolean }
-  | { type: 'PeerGotBitfield'; bits: BitSet }
-  | { type: 'PeerGotHave'; index: number }
-  | { type: 'PeerGotHaveAll' }
-  | { type: 'PeerGotAllowedFast'; index: number }
-  | { type: 'PeerChokedUs' }
-  | { type: 'PeerUnchokedUs' }
-  | { type: 'PeerInterested' }
-  | { type: 'PeerNotInterested' }
-  | { type: 'PeerSentBlock'; span: BlockSpan; data: Buffer }
-  | { type: 'PeerRejected'; span: BlockSpan }
-  | { type: 'PeerWantsBlock'; span: BlockSpan }
-  | { type: 'PeerClosed'; reason: string; violation: boolean };
+/** What a connection runs over: plain TCP, or a stream that encrypts (MSE/PE). */
+export interface PeerTransport {
+  stream: Duplex;
+  /** Bytes already read from the stream that come first (after any handshake already consumed). */
+  prelude?: Buffer;
+  encryption: 'none' | 'plaintext' | 'rc4';
+}
 
 export interface PeerConnectionOptions {
-  socket: Socket;
+  /** The transport; or, for plain TCP, just the socket. */
+  transport?: PeerTransport;
+  socket?: Socket;
   /** `ip:port` for logs and bookkeeping. */
   address: string;
   /** True when we dialled (we send our handshake first). */
   outgoing: boolean;
+  /** The peer's handshake when the listener already read it (incoming connections routed by info-hash). */
+  remoteHandshake?: Handshake;
   infoHash: Buffer;
   peerId: Buffer;
   geometry: PieceGeometry;
   /** Our pieces, for the first message. */
   ourBitfield: () => BitSet;
+  /** Set the BEP 10 bit (default false until extensions are wired). */
+  extensions?: boolean;
   clock?: () => number;
-  /** Most peer requests queued at once (we advertise nothing, so peers assume ~250). */
+  /** Most peer requests queued at once (default 256). */
   maxQueuedRequests?: number;
   /** Close after this long without any message from the peer (default 180 s). */
   idleTimeoutMs?: number;
@@ -76,341 +84,282 @@ export interface PeerConnectionOptions {
   downBucket?: TokenBucket;
   /** Process-wide upload limit, shared by every peer (`--max-up`). */
   upBucket?: TokenBucket;
+  /**
+   * Start reading and (when dialled) send our handshake in the constructor (default true). False lets
+   * the owner subscribe to `events$` first and call `start()`: nothing is emitted before that.
+   */
+  autoStart?: boolean;
 }
 
-const KEEPALIVE_MS = 90_000;
-const MAX_READS_IN_FLIGHT = 4;
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
 const SEND_HIGH_WATER = 1024 * 1024;
-/** Requests refused (choked or queue full) since we last unchoked the peer before we call it a flood. */
-const MAX_EXCESS_REQUESTS = 10_000;
+/** Upload memory one connection may hold (see the module header). */
+export const UPLOAD_BUDGET = SEND_HIGH_WATER + MAX_READS_IN_FLIGHT * BLOCK_SIZE;
 
 export class PeerConnection {
   readonly address: string;
   readonly outgoing: boolean;
-  peerId: Buffer | null = null;
-  fast = false;
-  handshaked = false;
-  /** We choke them / they choke us; interest both ways. */
-  amChoking = true;
-  amInterested = false;
-  peerChoking = true;
-  peerInterested = false;
-  downloaded = 0;
-  uploaded = 0;
-  readonly downRate: RateMeter;
-  readonly upRate: RateMeter;
-  closed = false;
-
-  private readonly socket: Socket;
-  private readonly inbox = new Subject<PeerCommand>();
+  readonly encryption: PeerTransport['encryption'];
+  private readonly stream: Duplex;
+  private readonly actor: ActorRef<PeerIn, PeerEvent, PeerState>;
+  private readonly state: PeerState;
   private readonly events = new Subject<PeerEvent>();
+  /** Facts about this connection; `PeerClosed` is always the last one. */
   readonly events$: Observable<PeerEvent> = this.events.asObservable();
-  private readonly sub = new Subscription();
   private readonly clock: () => number;
-  private readonly reserved = makeReserved({ fast: true });
-  private readonly uploads: BlockSpan[] = [];
-  private readsInFlight = 0;
-  /** Blocks waiting for upload tokens (--max-up). */
   private readonly delayed = new Set<NodeJS.Timeout>();
-  private gotFirstMessage = false;
-  private lastReceived: number;
-  private lastSent: number;
-  private readonly maxQueued: number;
-  /** The first message was BITFIELD, HAVE ALL or HAVE NONE (so a later one is an update, not a violation). */
-  private openedWithPieces = false;
-  private readonly idleTimeout: number;
-  private readonly handshakeDeadline: number;
-  private excessRequests = 0;
+  private unrequested = 0;
 
   constructor(private readonly o: PeerConnectionOptions) {
-    this.socket = o.socket;
+    const transport: PeerTransport = o.transport ?? { stream: o.socket as Socket, encryption: 'none' };
+    this.stream = transport.stream;
+    this.encryption = transport.encryption;
     this.address = o.address;
     this.outgoing = o.outgoing;
     this.clock = o.clock ?? Date.now;
-    this.lastReceived = this.lastSent = this.clock();
-    this.maxQueued = o.maxQueuedRequests ?? 256;
-    this.idleTimeout = o.idleTimeoutMs ?? 180_000;
-    // A silent socket still holds one of the session's few connection slots: it gets seconds, not minutes.
-    this.handshakeDeadline = this.lastReceived + (o.handshakeTimeoutMs ?? 20_000);
-    this.downRate = new RateMeter({ start: this.lastReceived });
-    this.upRate = new RateMeter({ start: this.lastReceived });
-    this.socket.setNoDelay(true);
-    this.sub.add(this.inbox.subscribe((c) => this.handle(c)));
-    this.sub.add(
-      readWire(this.socket, {
-        pieceCount: o.geometry.pieceCount,
-        expectInfoHash: o.infoHash,
-        localReserved: this.reserved,
-      }).subscribe({
-        next: (f) => this.onFrame(f),
-        error: (err: Error) =>
-          this.close(
-            err instanceof WireError ? `protocol error: ${err.message}` : err.message,
-            err instanceof WireError,
-          ),
-        complete: () => this.close('connection closed by peer', false),
-      }),
+    const reserved = makeReserved({ fast: true, extensions: o.extensions === true });
+    this.state = initialPeerState(
+      {
+        geometry: o.geometry,
+        reserved,
+        ourPeerId: o.peerId,
+        outgoing: o.outgoing,
+        ourBitfield: o.ourBitfield,
+        maxQueuedRequests: o.maxQueuedRequests ?? 256,
+        idleTimeoutMs: o.idleTimeoutMs ?? 180_000,
+      },
+      this.clock(),
+      o.handshakeTimeoutMs ?? 20_000,
     );
-    this.socket.on('drain', () => this.pumpUploads());
-    const down = o.downBucket;
-    // Pausing the socket after a chunk makes TCP slow the sender down; nothing is buffered here.
-    if (down)
-      this.socket.on('data', (chunk: Buffer) => limitReceive(this.socket, down, chunk.length, this.clock));
-    if (o.outgoing)
-      this.write(() =>
-        sendHandshake(this.socket, { infoHash: o.infoHash, peerId: o.peerId, reserved: this.reserved }),
-      );
+    this.actor = createActor<PeerState, PeerIn, PeerEvent, PeerEffect>({
+      name: `peer ${o.address}`,
+      initial: this.state,
+      transition: peerTransition,
+      perform: (eff) => this.perform(eff),
+      onError: (err) => this.failed(err),
+    });
+    // Not completed from the actor: after a failure the actor's streams end before `failed` reports.
+    this.actor.events$.subscribe((e) => this.events.next(e));
+    this.prelude = transport.prelude;
+    if (o.autoStart !== false) this.start();
   }
+
+  private prelude: Buffer | undefined;
+  private started = false;
+
+  /** Starts reading the transport and, for a dialled connection, sends our handshake. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    if ((this.stream as Socket).setNoDelay) (this.stream as Socket).setNoDelay(true);
+    this.attachReader(this.prelude, this.state.config.reserved);
+    this.prelude = undefined;
+    this.stream.on('drain', () => this.pump());
+    if (this.o.outgoing) this.writeHandshake();
+  }
+
+  // --------------------------------------------------------------------------------------- public API
 
   send(command: PeerCommand): void {
-    if (!this.closed) this.inbox.next(command);
+    this.actor.send(command);
   }
 
-  /** Requests from the peer waiting to be served. */
-  get queuedUploads(): number {
-    return this.uploads.length;
-  }
-
-  /** Called about once a second by the session: keep-alive and idle timeout. */
+  /** Called about once a second by the torrent: keep-alive, handshake and idle timeouts. */
   tick(now: number): void {
-    if (this.closed) return;
-    if (!this.handshaked && now > this.handshakeDeadline) {
-      this.close('handshake timeout', false);
-      return;
-    }
-    if (now - this.lastReceived > this.idleTimeout) {
-      this.close('idle timeout', false);
-      return;
-    }
-    if (this.handshaked && now - this.lastSent > KEEPALIVE_MS) this.sendWire({ type: 'KeepAlive' });
+    this.actor.send({ type: 'Tick', now });
   }
 
   close(reason: string, violation: boolean): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.uploads.length = 0;
-    for (const t of this.delayed) clearTimeout(t);
-    this.delayed.clear();
-    this.socket.destroy();
-    this.events.next({ type: 'PeerClosed', reason, violation });
-    this.sub.unsubscribe();
-    this.events.complete();
-    this.inbox.complete();
+    if (violation) this.actor.send({ type: 'WireFailed', reason, violation });
+    else this.actor.send({ type: 'Close', reason });
   }
 
-  private handle(c: PeerCommand): void {
-    if (this.closed) return;
-    switch (c.type) {
-      case 'RequestBlocks':
-        if (c.spans.length === 0) return;
-        this.socket.cork();
-        for (const s of c.spans)
-          this.sendWire({ type: 'Request', index: s.index, begin: s.begin, length: s.length });
-        this.socket.uncork();
-        return;
-      case 'CancelBlock':
-        this.sendWire({ type: 'Cancel', ...c.span });
-        return;
-      case 'SendHave':
-        this.sendWire({ type: 'Have', index: c.index });
-        return;
-      case 'Choke':
-        if (this.amChoking) return;
-        this.amChoking = true;
-        this.sendWire({ type: 'Choke' });
-        // Without BEP 6 a choke silently drops their queue; with it, each request gets a reject.
-        for (const s of this.uploads.splice(0)) if (this.fast) this.sendWire({ type: 'Reject', ...s });
-        return;
-      case 'Unchoke':
-        if (!this.amChoking) return;
-        this.amChoking = false;
-        this.excessRequests = 0; // requests that raced earlier chokes are forgiven
-        this.sendWire({ type: 'Unchoke' });
-        return;
-      case 'SetInterested':
-        if (this.amInterested === c.interested) return;
-        this.amInterested = c.interested;
-        this.sendWire({ type: c.interested ? 'Interested' : 'NotInterested' });
-        return;
-      case 'SendBlock': {
-        // Under --max-up the block waits its turn; it stays counted in flight until sent, so at most
-        // MAX_READS_IN_FLIGHT blocks per peer are ever held back.
-        const wait = this.o.upBucket?.reserve(c.data.length, this.clock()) ?? 0;
-        if (wait <= 0) return this.sendBlock(c.span, c.data);
+  /** Counts one block the peer sent that we had not asked for; returns the total so far. */
+  unrequestedBlock(): number {
+    return ++this.unrequested;
+  }
+
+  get peerId(): Buffer | null {
+    return this.state.peerId;
+  }
+  get fast(): boolean {
+    return this.state.fast;
+  }
+  get extensions(): boolean {
+    return this.state.extensions;
+  }
+  get handshaked(): boolean {
+    return this.state.handshaked;
+  }
+  get closed(): boolean {
+    return this.state.closed || this.actor.status() !== 'active';
+  }
+  get amChoking(): boolean {
+    return this.state.amChoking;
+  }
+  get amInterested(): boolean {
+    return this.state.amInterested;
+  }
+  get peerChoking(): boolean {
+    return this.state.peerChoking;
+  }
+  get peerInterested(): boolean {
+    return this.state.peerInterested;
+  }
+  get downloaded(): number {
+    return this.state.downloaded;
+  }
+  get uploaded(): number {
+    return this.state.uploaded;
+  }
+  get downRate(): RateMeter {
+    return this.state.downRate;
+  }
+  get upRate(): RateMeter {
+    return this.state.upRate;
+  }
+  /** Requests from the peer waiting to be served. */
+  get queuedUploads(): number {
+    return this.state.uploads.length;
+  }
+
+  // ------------------------------------------------------------------------------------------ runtime
+
+  private attachReader(prelude: Buffer | undefined, reserved: Buffer): void {
+    const reader = new WireReader({
+      pieceCount: this.o.geometry.pieceCount,
+      expectInfoHash: this.o.infoHash,
+      localReserved: reserved,
+      handshake: this.o.remoteHandshake === undefined,
+      remoteReserved: this.o.remoteHandshake?.reserved,
+    });
+    const emit = (frame: WireFrame): void => this.actor.send({ type: 'GotFrame', frame, now: this.clock() });
+    const fail = (err: unknown): void => {
+      const wire = err instanceof WireError;
+      this.actor.send({
+        type: 'WireFailed',
+        reason: wire ? `protocol error: ${err.message}` : ((err as Error)?.message ?? String(err)),
+        violation: wire,
+      });
+    };
+    const push = (chunk: Buffer): void => {
+      if (this.state.closed) return;
+      try {
+        reader.push(chunk, emit);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const down = this.o.downBucket;
+    this.stream.on('data', (chunk: Buffer) => {
+      push(chunk);
+      // Pausing the stream after a chunk makes TCP slow the sender down; nothing is buffered here.
+      if (down) limitReceive(this.stream, down, chunk.length, this.clock);
+    });
+    const ended = (): void => {
+      if (this.state.closed) return;
+      try {
+        reader.end();
+        this.actor.send({ type: 'WireFailed', reason: 'connection closed by peer', violation: false });
+      } catch (err) {
+        fail(err);
+      }
+    };
+    this.stream.on('end', ended);
+    this.stream.on('close', ended);
+    this.stream.on('error', (err: Error) =>
+      this.actor.send({ type: 'WireFailed', reason: err.message, violation: false }),
+    );
+    if (this.o.remoteHandshake) emit(this.o.remoteHandshake);
+    if (prelude && prelude.length > 0) push(prelude);
+    this.stream.resume(); // a listener that read the handshake left the stream paused
+  }
+
+  private perform(eff: PeerEffect): void {
+    switch (eff.type) {
+      case 'Write':
+        return this.write(() => sendMessage(this.stream, eff.message));
+      case 'WriteRequests':
+        return this.write(() => {
+          this.stream.cork();
+          for (const s of eff.spans)
+            sendMessage(this.stream, { type: 'Request', index: s.index, begin: s.begin, length: s.length });
+          this.stream.uncork();
+          return true;
+        });
+      case 'SendHandshake':
+        return this.writeHandshake();
+      case 'SendPiece': {
+        // Under --max-up the block waits its turn; it stays counted as a read in flight until sent, so at
+        // most MAX_READS_IN_FLIGHT blocks per peer are ever held back.
+        const wait = this.o.upBucket?.reserve(eff.data.length, this.clock()) ?? 0;
+        if (wait <= 0) return this.sendPiece(eff.span.index, eff.span.begin, eff.data);
         const t = setTimeout(() => {
           this.delayed.delete(t);
-          this.sendBlock(c.span, c.data);
+          this.sendPiece(eff.span.index, eff.span.begin, eff.data);
         }, wait);
         this.delayed.add(t);
         return;
       }
-      case 'BlockUnavailable':
-        this.readsInFlight--;
-        if (this.fast) this.sendWire({ type: 'Reject', ...c.span });
-        this.pumpUploads();
-        return;
+      case 'Pump':
+        return this.pump();
       case 'Close':
-        this.close(c.reason, false);
-        return;
+        return this.shutdown();
     }
   }
 
-  private onFrame(
-    f: WireMessage | { type: 'Handshake'; reserved: Buffer; infoHash: Buffer; peerId: Buffer },
-  ): void {
-    if (this.closed) return;
-    this.lastReceived = this.clock();
-    if (f.type === 'Handshake') {
-      if (f.peerId.equals(this.o.peerId)) return this.close('connected to ourselves', false);
-      this.peerId = Buffer.from(f.peerId);
-      this.fast = supportsFast(f.reserved) && supportsFast(this.reserved);
-      if (!this.o.outgoing)
-        this.write(() =>
-          sendHandshake(this.socket, {
-            infoHash: this.o.infoHash,
-            peerId: this.o.peerId,
-            reserved: this.reserved,
-          }),
-        );
-      this.handshaked = true;
-      this.events.next({ type: 'PeerHandshaked', peerId: this.peerId, fast: this.fast });
-      if (this.closed) return;
-      this.sendFirstMessage();
-      return;
-    }
-    const bad = validateMessage(f, this.o.geometry);
-    if (bad) return this.close(`protocol error: ${bad.message}`, true);
-    const first = !this.gotFirstMessage;
-    if (f.type !== 'KeepAlive') this.gotFirstMessage = true;
-    switch (f.type) {
-      case 'KeepAlive':
-      case 'Port':
-      case 'Suggest':
-      case 'Extended':
-        return;
-      case 'Bitfield':
-      case 'HaveAll':
-      case 'HaveNone':
-        // BEP 3/6 want these first. aria2, having opened with one, later sends a fresh BITFIELD (or HAVE
-        // ALL) instead of a run of HAVEs: take that as an update. Without an opening one it is a violation.
-        if (first) this.openedWithPieces = true;
-        else if (!this.openedWithPieces)
-          return this.close(`protocol error: ${f.type} after the first message`, true);
-        else if (f.type === 'HaveNone') return;
-        if (f.type === 'Bitfield')
-          this.events.next({
-            type: 'PeerGotBitfield',
-            bits: BitSet.fromBuffer(f.bits, this.o.geometry.pieceCount),
-          });
-        else if (f.type === 'HaveAll') this.events.next({ type: 'PeerGotHaveAll' });
-        return;
-      case 'Have':
-        this.events.next({ type: 'PeerGotHave', index: f.index });
-        return;
-      case 'AllowedFast':
-        this.events.next({ type: 'PeerGotAllowedFast', index: f.index });
-        return;
-      case 'Choke':
-        this.peerChoking = true;
-        this.events.next({ type: 'PeerChokedUs' });
-        return;
-      case 'Unchoke':
-        this.peerChoking = false;
-        this.events.next({ type: 'PeerUnchokedUs' });
-        return;
-      case 'Interested':
-        this.peerInterested = true;
-        this.events.next({ type: 'PeerInterested' });
-        return;
-      case 'NotInterested':
-        this.peerInterested = false;
-        this.events.next({ type: 'PeerNotInterested' });
-        return;
-      case 'Request':
-        return this.onRequest({ index: f.index, begin: f.begin, length: f.length });
-      case 'Cancel': {
-        const i = this.uploads.findIndex(
-          (s) => s.index === f.index && s.begin === f.begin && s.length === f.length,
-        );
-        if (i >= 0) this.uploads.splice(i, 1);
-        return;
-      }
-      case 'Reject':
-        if (!this.fast) return this.close('protocol error: reject without the fast extension', true);
-        this.events.next({
-          type: 'PeerRejected',
-          span: { index: f.index, begin: f.begin, length: f.length },
-        });
-        return;
-      case 'Piece':
-        this.downloaded += f.block.length;
-        this.downRate.add(f.block.length, this.lastReceived);
-        this.events.next({
-          type: 'PeerSentBlock',
-          span: { index: f.index, begin: f.begin, length: f.block.length },
-          data: f.block,
-        });
-        return;
-    }
+  private sendPiece(index: number, begin: number, block: Buffer): void {
+    const ok = !this.state.closed && !this.stream.destroyed;
+    if (ok) this.write(() => sendMessage(this.stream, { type: 'Piece', index, begin, block }));
+    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock() });
   }
 
-  private onRequest(span: BlockSpan): void {
-    if (this.amChoking || this.uploads.length >= this.maxQueued) {
-      // Requests while choked are allowed to race a choke, and a fast peer may overrun the queue a little;
-      // answer with a reject when we can. A flood far past either (every reject is a queued write, so
-      // without a cutoff a peer that never reads grows our send buffer without bound) is an attack.
-      if (++this.excessRequests > MAX_EXCESS_REQUESTS) return this.close('request flood', true);
-      if (this.fast) this.sendWire({ type: 'Reject', ...span });
-      return;
-    }
-    this.uploads.push(span);
-    this.pumpUploads();
+  private pump(): void {
+    this.actor.send({ type: 'Pump', canSend: this.stream.writableLength < SEND_HIGH_WATER });
   }
 
-  private sendBlock(span: BlockSpan, data: Buffer): void {
-    this.readsInFlight--;
-    if (this.closed) return;
-    if (!this.amChoking || this.fast) {
-      this.sendWire({ type: 'Piece', index: span.index, begin: span.begin, block: data });
-      this.uploaded += data.length;
-      this.upRate.add(data.length, this.clock());
-    }
-    this.pumpUploads();
-  }
-
-  /** Ask the session for block data while the socket has room and few reads are pending. */
-  private pumpUploads(): void {
-    while (
-      !this.closed &&
-      this.uploads.length > 0 &&
-      this.readsInFlight < MAX_READS_IN_FLIGHT &&
-      this.socket.writableLength < SEND_HIGH_WATER
-    ) {
-      const span = this.uploads.shift() as BlockSpan;
-      this.readsInFlight++;
-      this.events.next({ type: 'PeerWantsBlock', span });
-    }
-  }
-
-  private sendFirstMessage(): void {
-    const bits = this.o.ourBitfield();
-    if (this.fast && bits.isComplete()) this.sendWire({ type: 'HaveAll' });
-    else if (this.fast && bits.isEmpty()) this.sendWire({ type: 'HaveNone' });
-    else if (!bits.isEmpty()) this.sendWire({ type: 'Bitfield', bits: bits.toBuffer() });
-  }
-
-  private sendWire(m: WireMessage): void {
-    this.write(() => sendMessage(this.socket, m));
+  private writeHandshake(): void {
+    this.write(() =>
+      sendHandshake(this.stream, {
+        infoHash: this.o.infoHash,
+        peerId: this.o.peerId,
+        reserved: this.state.config.reserved,
+      }),
+    );
   }
 
   private write(f: () => boolean): void {
-    if (this.closed || this.socket.destroyed) return;
-    this.lastSent = this.clock();
+    if (this.state.closed || this.stream.destroyed) return;
+    this.state.lastSent = this.clock(); // the runtime records when it last wrote, for keep-alives
     try {
       f();
     } catch (err) {
-      this.close(`write failed: ${(err as Error).message}`, false);
+      this.actor.send({
+        type: 'WireFailed',
+        reason: `write failed: ${(err as Error).message}`,
+        violation: false,
+      });
     }
+  }
+
+  private shutdown(): void {
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
+    this.stream.destroy();
+    // PeerClosed went out with this step's events (events before effects): nothing follows it.
+    this.actor.stop();
+    this.events.complete();
+  }
+
+  /** The transition or an effect threw (a bug): the connection ends, reported like any other close. */
+  private failed(err: unknown): void {
+    const reason = `internal error: ${(err as Error)?.message ?? String(err)}`;
+    if (!this.state.closed) {
+      this.state.closed = true;
+      this.events.next({ type: 'PeerClosed', reason, violation: false });
+    }
+    for (const t of this.delayed) clearTimeout(t);
+    this.stream.destroy();
+    this.events.complete();
   }
 }

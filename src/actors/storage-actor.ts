@@ -5,12 +5,13 @@
  * Owns: turning effects into disk calls and their outcomes back into messages, and `pressure$` — true
  * while bytes waiting for the disk are at or above the high watermark, false again at or below the low
  * one. The scheduler stops requesting blocks while it is true. Does not own: deciding that a piece is
- * complete (`PieceWritten` only means "on disk"; verification follows) or opening/closing the files.
+ * good (the torrent writes only pieces the verifier passed; `PieceWritten` means "on disk") or
+ * opening/closing the files.
  *
  * @example
  *   const disk = createStorageActor({ storage, pieceLength: meta.pieceLength, total: meta.length });
  *   disk.pressure$.subscribe((on) => scheduler.send({ type: on ? 'PauseRequests' : 'ResumeRequests' }));
- *   disk.events$.subscribe((e) => e.type === 'PieceWritten' && verifier.send({ type: 'VerifyPiece', index: e.index }));
+ *   disk.events$.subscribe((e) => e.type === 'PieceWritten' && torrent.send({ type: 'Written', index: e.index }));
  *   disk.send({ type: 'WriteBlock', index: 0, begin: 0, data: block });
  */
 import { Observable, distinctUntilChanged, map } from 'rxjs';

@@ -1,6 +1,7 @@
 /**
  * What every CLI command gets: the event log (with -v / --events sinks attached by main), the torrent
- * store chosen by configuration, and a way to fail with a clear message and the right exit code.
+ * store chosen by configuration, the terminal's live line (messages printed while a progress line or
+ * prompt is shown go through it), and a way to fail with a clear message and the right exit code.
  *
  * Store choice: `--store local|dropbox` (or `RXTORRENT_STORE`) decides; otherwise Dropbox when
  * credentials are present (environment or the config file of `rxtorrent dropbox login`), the local
@@ -18,6 +19,7 @@ import {
 import { DEFAULT_REMOTE_DIR, DropboxTorrentStore } from '../store/dropbox-store';
 import { LocalTorrentStore, defaultStoreDir } from '../store/local-store';
 import { StoreError, TorrentStore } from '../store/torrent-store';
+import { LiveLine } from './live-line';
 
 export interface GlobalOptions {
   events?: string;
@@ -36,6 +38,8 @@ export interface CliContext {
   store(): TorrentStore;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
+  /** Print through this while a live line may be shown (seed/leech progress, bars, the tracker prompt). */
+  live: LiveLine;
   env: NodeJS.ProcessEnv;
 }
 
@@ -54,14 +58,16 @@ export function makeContext(
   opts: GlobalOptions,
   log: EventLog,
   env: NodeJS.ProcessEnv = process.env,
+  live: LiveLine = new LiveLine(process.stdout, process.stderr),
 ): CliContext {
   let store: TorrentStore | undefined;
   return {
     log,
     env,
+    live,
     stdout: process.stdout,
     stderr: process.stderr,
-    store: () => (store ??= chooseStore(opts, log, env, process.stderr)),
+    store: () => (store ??= chooseStore(opts, log, env, live.writer('stderr'))),
   };
 }
 
@@ -70,7 +76,7 @@ export function chooseStore(
   opts: GlobalOptions,
   log: EventLog,
   env: NodeJS.ProcessEnv,
-  stderr: NodeJS.WritableStream,
+  stderr: { write(text: string): unknown },
 ): TorrentStore {
   const local = (): TorrentStore => new LocalTorrentStore(opts.storeDir ?? defaultStoreDir(env));
   if (opts.store === 'local' || (opts.store === undefined && opts.storeDirFromCli)) return local();

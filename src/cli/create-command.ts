@@ -112,12 +112,15 @@ async function runCreate(ctx: CliContext, o: CreateOptions): Promise<void> {
     try {
       const entry = await store.publish(`${meta.name}.torrent`, bytes);
       published = `${store.kind} store: ${store.location}/${entry.name}`;
+      if (entry.takenAway)
+        published += ' (at once taken from the folder by another program, e.g. a watch folder)';
       ctx.log.emit({
         category: 'store',
         type: 'TorrentPublished',
         torrent: meta.infoHashHex,
         store: store.kind,
         name: entry.name,
+        ...(entry.takenAway ? { takenAway: true } : {}),
       });
     } catch (err) {
       throw new CliError(
@@ -151,7 +154,7 @@ async function hashInput(
     throw err;
   }
   const pool = new HashPool();
-  const bar = progress(ctx.stderr);
+  const bar = progress(ctx.live);
   const started = Date.now();
   try {
     const pieces = await hashFiles({

@@ -3,6 +3,7 @@
  * errors become a message on stderr and an exit code (2 for usage errors, 1 otherwise; never a stack).
  */
 import { Command, CommanderError, Option } from 'commander';
+import { config as rxConfig } from 'rxjs';
 import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-log';
 import { CliContext, CliError, GlobalOptions, makeContext } from './context';
 import { createCommand } from './create-command';
@@ -31,6 +32,7 @@ export function buildProgram(): {
   shutdown: () => Promise<void>;
 } {
   const log = new EventLog();
+  superviseUnhandled(log);
   let ctx: CliContext | undefined;
   let jsonl: JsonlSink | undefined;
   const program = new Command('rxtorrent')
@@ -64,9 +66,10 @@ export function buildProgram(): {
       ...program.opts<GlobalOptions>(),
       storeDirFromCli: program.getOptionValueSource('storeDir') === 'cli',
     };
-    if (g.verbose) printEvents(log, process.stderr);
-    if (g.events) jsonl = writeJsonl(log, g.events);
     ctx = makeContext(g, log);
+    // Event lines go above a live progress line or prompt, never onto it.
+    if (g.verbose) printEvents(log, ctx.live.writer('stderr'));
+    if (g.events) jsonl = writeJsonl(log, g.events);
     return ctx;
   };
   for (const f of factories) program.addCommand(f(context).exitOverride());
@@ -90,6 +93,21 @@ export async function main(argv: string[]): Promise<void> {
   }
   await shutdown();
   if (code !== 0) process.exitCode = code;
+}
+
+/**
+ * Errors nobody handled — a throw inside an RxJS subscriber, a rejected promise nobody awaited — become
+ * `error` events instead of ending the process: engine parts guard their own handlers, so one reaching
+ * here is a bug to report, not a reason to drop every other torrent and peer.
+ */
+function superviseUnhandled(log: EventLog): void {
+  const report = (source: string) => (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    log.emit({ category: 'error', type: 'UnhandledError', level: 'error', source, message });
+    if (process.env.RXTORRENT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  };
+  rxConfig.onUnhandledError = report('rxjs');
+  if (process.listenerCount('unhandledRejection') === 0) process.on('unhandledRejection', report('promise'));
 }
 
 function reportError(err: unknown): number {

@@ -1,20 +1,25 @@
 /**
  * `rxtorrent seed` and `rxtorrent leech`: run a torrent session, show progress, stop cleanly.
  *
+ * Printing: on a terminal the progress line is the live line (src/cli/live-line.ts); every message
+ * (tracker and swarm notices, `rate` replies, `-v` events, the completion line) goes through it, so it
+ * lands on its own line above the progress line instead of on it.
+ *
  * Stopping: Enter (a line on stdin), Ctrl-C or SIGTERM send the `stopped` announce, close sockets and
  * flush data. End of input on stdin (`</dev/null`, nohup, a service) does not stop it.
  */
 import { Command, Option } from 'commander';
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { TorrentSession } from '../actors/torrent-session';
+import { Engine } from '../actors/engine';
+import { Torrent, TorrentStats } from '../actors/torrent';
 import { TokenBucket, parseRate } from '../core/token-bucket';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { PeerAddress } from '../protocol/tracker-codec';
 import { EventInput } from '../events/engine-event';
 import { StorageError } from '../storage/piece-storage';
 import { CliContext, CliError } from './context';
+import { LiveLine } from './live-line';
 import { loadTorrent } from './load-torrent';
 import { formatBytes, progress } from './progress';
 
@@ -107,59 +112,51 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   if (trackers.length === 0 && peers.length === 0) {
     throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
   }
-  const peerId = Buffer.concat([
-    Buffer.from('-RX0100-'),
-    Buffer.from(randomBytes(12).toString('base64url').slice(0, 12)),
-  ]);
-  const now = Date.now();
   const downBucket = new TokenBucket(rateOption(o.maxDown, '--max-down'));
   const upBucket = new TokenBucket(rateOption(o.maxUp, '--max-up'));
-  downBucket.reserve(0, now);
-  upBucket.reserve(0, now);
-  const session = new TorrentSession({
-    downBucket,
-    upBucket,
+  // One engine with one torrent: the same engine `serve` runs with many.
+  const engine = new Engine({ port, bind: o.bind, downBucket, upBucket, maxConnections: maxPeers + 10 });
+  const live = ctx.live;
+  const detach = ctx.log.attach(engine.events$);
+  // State changes worth a line even without -v (each is said once per change, never per retry).
+  engine.events$.subscribe((e) => {
+    const text = notice(e);
+    if (text) live.print(text);
+  });
+  const started = Date.now();
+  const session = engine.add({
     meta,
     dir: path.resolve(o.dir),
     mode,
-    port,
-    bind: o.bind,
     trackers,
-    peerId,
     peers,
     maxPeers,
     uploadSlots,
     verify: o.verify === true,
     minAnnounceIntervalMs: minAnnounce * 1000,
   });
-  const detach = ctx.log.attach(session.events$);
-  // State changes worth a line even without -v (each is said once per change, never per retry).
-  session.events$.subscribe((e) => {
-    const text = notice(e);
-    if (text) ctx.stderr.write(`${text}\n`);
-  });
-  const started = Date.now();
-  showCheck(session, ctx.stderr);
+  showCheck(session, live);
   try {
+    await engine.start();
     await session.start();
   } catch (err) {
     detach();
-    await session.stop().catch(() => undefined);
+    await engine.stop().catch(() => undefined);
     if (err instanceof StorageError) throw new CliError(err.message);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw new CliError(`port ${port} is already in use: choose another with -p`);
     throw err;
   }
-  const out = ctx.stderr;
-  const tty = out.isTTY === true;
-  const s0 = session.snapshot();
-  ctx.stdout.write(
-    `${mode === 'seed' ? 'seeding' : 'leeching'} ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) on port ${session.port}` +
-      `${s0.have > 0 && mode === 'leech' ? `, ${s0.have} pieces already here` : ''}; press Enter or Ctrl-C to stop\n`,
+  const tty = live.enabled;
+  const s0 = session.stats();
+  live.print(
+    `${mode === 'seed' ? 'seeding' : 'leeching'} ${meta.name} (${formatBytes(meta.length)}, ${meta.pieceCount} pieces) on port ${engine.port}` +
+      `${s0.have > 0 && mode === 'leech' ? `, ${s0.have} pieces already here` : ''}; press Enter or Ctrl-C to stop`,
+    'stdout',
   );
 
   const line = (): string => {
-    const s = session.snapshot();
+    const s = session.stats();
     const pct = ((s.bytesHave / meta.length) * 100).toFixed(1);
     const eta = s.complete
       ? ''
@@ -168,10 +165,11 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
         : '';
     return `${pct}% ${s.have}/${s.pieces} pieces, down ${formatBytes(s.downRate)}/s up ${formatBytes(s.upRate)}/s, ${s.peers} peers${eta}`;
   };
+  if (tty) live.show(line());
   const render = setInterval(
     () => {
-      if (tty) out.write(`\r${line()}\x1b[K`);
-      else out.write(`progress ${line()}\n`);
+      if (tty) live.show(line());
+      else live.print(`progress ${line()}`);
     },
     tty ? 500 : interval * 1000,
   );
@@ -194,16 +192,17 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
           downBucket.setRate(d, Date.now());
           upBucket.setRate(u, Date.now());
           ctx.log.emit({ category: 'engine', type: 'RateLimitsChanged', maxDown: d, maxUp: u });
-          ctx.stdout.write(
-            `rate limits: down ${d ? `${formatBytes(d)}/s` : 'unlimited'}, up ${u ? `${formatBytes(u)}/s` : 'unlimited'}\n`,
+          live.print(
+            `rate limits: down ${d ? `${formatBytes(d)}/s` : 'unlimited'}, up ${u ? `${formatBytes(u)}/s` : 'unlimited'}`,
+            'stdout',
           );
         } catch (err) {
-          ctx.stderr.write(`${(err as Error).message}\n`);
+          live.print((err as Error).message);
         }
         return;
       }
-      ctx.stderr.write(
-        'commands: rate <down> <up> (e.g. rate 5M 500K, 0 = unlimited); an empty line (Enter) stops\n',
+      live.print(
+        'commands: rate <down> <up> (e.g. rate 5M 500K, 0 = unlimited); an empty line (Enter) stops',
       );
     });
     process.once('SIGINT', onSignal);
@@ -214,33 +213,33 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     });
     void session.whenComplete().then(() => {
       if (mode !== 'leech') return;
-      if (tty) out.write('\r\x1b[K');
-      const secs = (Date.now() - started) / 1000;
-      const rate = formatBytes(session.snapshot().downloaded / Math.max(secs, 0.001));
-      ctx.stdout.write(
-        `download complete: ${meta.name} in ${secs.toFixed(1)} s (${rate}/s)${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}\n`,
+      live.print(
+        `${completionLine(meta.name, session.stats(), started, Date.now())}${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}`,
+        'stdout',
       );
-      if (o.exitOnDone) resolve();
+      if (o.exitOnDone) return resolve();
+      if (tty) live.show(line());
     });
   });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   clearInterval(render);
-  if (tty) out.write('\r\x1b[K');
+  live.hide();
   rl.close();
-  await session.stop();
+  await engine.stop();
   detach();
-  const s = session.snapshot();
-  ctx.stdout.write(
-    `stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}\n`,
+  const s = session.stats();
+  live.print(
+    `stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}`,
+    'stdout',
   );
   process.stdin.destroy();
   if (fatal) throw new CliError((fatal as Error).message);
 }
 
 /** The start-up check: a redrawn line on a TTY, one final line otherwise (only when something was hashed). */
-function showCheck(session: TorrentSession, out: NodeJS.WriteStream): void {
-  const bar = progress(out);
+function showCheck(session: Torrent, live: LiveLine): void {
+  const bar = progress(live);
   let total = 0;
   const sub = session.events$.subscribe((e) => {
     if (e.type === 'CheckProgress') {
@@ -252,6 +251,27 @@ function showCheck(session: TorrentSession, out: NodeJS.WriteStream): void {
       );
     } else if (e.type === 'CheckFinished') sub.unsubscribe();
   });
+}
+
+/**
+ * The leecher's completion line: time and rate from the first byte received (waiting for a seeder or
+ * the tracker is not transfer time), and the total time since start apart.
+ *
+ * @example
+ *   completionLine('movie.mp4', { downloaded: 40 * 2 ** 20, firstByteAt: 10_800, ... }, 0, 15_800)
+ *   // 'download complete: movie.mp4, 40.0 MiB in 5.0 s at 8.0 MiB/s from the first byte (15.8 s in all)'
+ */
+export function completionLine(
+  name: string,
+  s: Pick<TorrentStats, 'downloaded' | 'firstByteAt'>,
+  started: number,
+  now: number,
+): string {
+  const all = `${((now - started) / 1000).toFixed(1)} s in all`;
+  if (s.firstByteAt === undefined || s.downloaded === 0)
+    return `download complete: ${name} (nothing to download, ${all})`;
+  const secs = Math.max(0.001, (now - s.firstByteAt) / 1000);
+  return `download complete: ${name}, ${formatBytes(s.downloaded)} in ${secs.toFixed(1)} s at ${formatBytes(s.downloaded / secs)}/s from the first byte (${all})`;
 }
 
 function rateOption(v: string | undefined, name: string): number {

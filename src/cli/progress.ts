@@ -1,7 +1,10 @@
 /**
  * Progress display for long CLI jobs: a redrawn bar on a TTY, nothing until the final line otherwise
- * (so logs and pipes get one plain line, not hundreds of carriage returns).
+ * (so logs and pipes get one plain line, not hundreds of carriage returns). The bar is the terminal's
+ * live line (src/cli/live-line.ts), so messages printed meanwhile go above it.
  */
+import type { LiveLine } from './live-line';
+
 export interface Progress {
   update(done: number, total: number, label?: string): void;
   finish(line: string): void;
@@ -18,25 +21,24 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
-export function progress(out: NodeJS.WriteStream, clock: () => number = () => Date.now()): Progress {
-  const tty = out.isTTY === true;
+export function progress(live: LiveLine, clock: () => number = () => Date.now()): Progress {
   let last = 0;
   return {
     update(done, total, label = '') {
-      if (!tty) return;
+      if (!live.enabled) return;
       const now = clock();
       if (now - last < 100 && done < total) return; // at most 10 redraws a second
       last = now;
       const width = 30;
       const frac = total > 0 ? done / total : 1;
       const filled = Math.round(frac * width);
-      out.write(
-        `\r[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)}% ${label}\x1b[K`,
+      live.show(
+        `[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${(frac * 100).toFixed(1).padStart(5)}% ${label}`,
       );
     },
     finish(line) {
-      if (tty) out.write('\r\x1b[K');
-      out.write(line + '\n');
+      live.hide();
+      live.print(line);
     },
   };
 }

@@ -80,16 +80,16 @@ export async function runPrimary(ctx: CliContext, s: TrackerSettings): Promise<v
     if (stopping) return;
     const now = Date.now();
     while (restarts.length > 0 && now - restarts[0] > 60_000) restarts.shift();
-    ctx.stderr.write(`tracker worker ${w.process.pid} died (${signal ?? code}); `);
+    const died = `tracker worker ${w.process.pid} died (${signal ?? code})`;
     if (restarts.length >= MAX_RESTARTS_PER_MIN) {
-      ctx.stderr.write('too many restarts in a minute, not restarting\n');
+      ctx.live.print(`${died}; too many restarts in a minute, not restarting`);
       return;
     }
     restarts.push(now);
-    ctx.stderr.write('starting another\n');
+    ctx.live.print(`${died}; starting another`);
     fork().then(
-      (n) => ctx.stderr.write(`tracker worker ${n.process.pid} listening\n`),
-      (err: Error) => ctx.stderr.write(`tracker worker failed: ${err.message}\n`),
+      (n) => ctx.live.print(`tracker worker ${n.process.pid} listening`),
+      (err: Error) => ctx.live.print(`tracker worker failed: ${err.message}`),
     );
   });
 

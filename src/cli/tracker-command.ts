@@ -144,9 +144,9 @@ export async function openCatalog(ctx: CliContext, s: TrackerSettings): Promise<
   } catch (err) {
     if (s.allowOnlyKnown)
       throw new CliError(`--allow-only-known needs the torrent store: ${(err as Error).message}`);
-    ctx.stderr.write(`warning: cannot read the torrent store: ${(err as Error).message}\n`);
+    ctx.live.print(`warning: cannot read the torrent store: ${(err as Error).message}`);
   }
-  for (const p of catalog.problems) ctx.stderr.write(`warning: skipping ${p}\n`);
+  for (const p of catalog.problems) ctx.live.print(`warning: skipping ${p}`);
   return catalog;
 }
 
@@ -221,9 +221,9 @@ export async function sharedSecretOr(
   try {
     return await redis.sharedSecret();
   } catch (err) {
-    ctx.stderr.write(
+    ctx.live.print(
       `warning: Redis unreachable at start (${(err as Error).message}); announces fail until it is back, ` +
-        'and UDP connection ids of this process are its own\n',
+        'and UDP connection ids of this process are its own',
     );
     return fallback;
   }
@@ -233,8 +233,8 @@ export async function sharedSecretOr(
 export function warnStorage(ctx: CliContext, registry: TrackerRegistry): () => void {
   const sub = registry.events$.subscribe((e) => {
     if (e.type === 'StorageUnavailable')
-      ctx.stderr.write(`warning: Redis unavailable (${String(e.reason)}); retrying\n`);
-    if (e.type === 'StorageRecovered') ctx.stderr.write('Redis is back\n');
+      ctx.live.print(`warning: Redis unavailable (${String(e.reason)}); retrying`);
+    if (e.type === 'StorageRecovered') ctx.live.print('Redis is back');
   });
   return () => sub.unsubscribe();
 }
@@ -275,28 +275,35 @@ export async function serveUntilStopped(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const stdin = process.stdin;
+  const terminal = Boolean(stdin.isTTY && ctx.stdout.isTTY);
   const shell = s.console
     ? runConsole({
         input: stdin,
         output: ctx.stdout,
-        terminal: Boolean(stdin.isTTY && ctx.stdout.isTTY),
+        terminal,
         registry,
         catalog,
         onExit: () => stop('exit'),
         extraStats,
       })
     : undefined;
-  void shell?.done.then((why) => {
-    if (why === 'eof')
-      ctx.stderr.write('console input ended; the tracker keeps running (SIGINT/SIGTERM stops it)\n');
-  });
+  if (shell) {
+    // The prompt is the live line: `-v` event lines go above it and it is drawn again below them.
+    if (terminal) ctx.live.own(ctx.stdout, () => shell.redraw());
+    void shell.done.then((why) => {
+      ctx.live.hide();
+      if (why === 'eof')
+        ctx.live.print('console input ended; the tracker keeps running (SIGINT/SIGTERM stops it)');
+    });
+  }
   const why = await stopped;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   shell?.close();
+  ctx.live.hide();
   // A console on a pipe leaves stdin paused but open; let go of it so the process can end.
   if (s.console && !stdin.isTTY) stdin.destroy();
-  if (why !== 'exit') ctx.stderr.write(`tracker stopped (${why})\n`);
+  if (why !== 'exit') ctx.live.print(`tracker stopped (${why})`);
 }
 
 export function hostPort(host: string, port: number): string {

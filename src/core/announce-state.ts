@@ -15,6 +15,9 @@
  * One announce "round" walks the tiers from the first tracker of the first tier until one answers;
  * a failed tracker moves the round on at once (no delay), and only when every tracker failed does the
  * round fail and the backoff start (15 s × 2^(n-1), capped at 30 min, minus up to 25 % jitter).
+ * Until some tracker has answered once, rounds are first retried fast (1 s, 2 s, 4 s, 8 s: the steps
+ * below the usual first delay), then the usual backoff follows from its start: a tracker started a
+ * moment after its peers (a LAN switched on at once) meets them within seconds, not after 15 s.
  *
  * `Completed` before `Start` means the torrent was complete when it started: BEP 3 says `completed`
  * is then never sent. `Stop` sends `stopped` to the last tracker that answered (if any ever did) and
@@ -27,7 +30,7 @@
  *   step = announceTransition(step.state, { type: 'AnnounceFailed', id: 1, url: 'http://a/announce', error: 'ECONNREFUSED', now: 5 });
  *   // effects: [{ type: 'Announce', id: 2, url: 'http://b/announce', event: 'started', ... }]
  */
-import type { Step } from '../actors/actor';
+import type { Step } from './step';
 import type { AnnounceEvent, PeerAddress } from '../protocol/tracker-codec';
 
 /** Lowest accepted announce interval (the clamp's floor), unless `minIntervalMs` overrides it. */
@@ -40,6 +43,8 @@ export const BACKOFF_BASE_MS = 15_000;
 export const BACKOFF_MAX_MS = 30 * 60_000;
 /** Jitter takes up to this fraction off a backoff delay (so the cap is never exceeded). */
 export const BACKOFF_JITTER = 0.25;
+/** First retry while no tracker has answered yet; doubles while below `backoffBaseMs`. */
+export const STARTUP_RETRY_MS = 1_000;
 export const DEFAULT_NUMWANT = 50;
 
 export interface AnnounceStats {
@@ -58,6 +63,8 @@ export interface AnnounceConfig {
   maxIntervalMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** First fast retry before any tracker answered (default 1 s; ≥ `backoffBaseMs` turns it off). */
+  startupRetryMs?: number;
   numwant?: number;
   /** Info-hash (hex) stamped on events. */
   torrent?: string;
@@ -209,6 +216,7 @@ export function initialAnnounceState(config: AnnounceConfig): AnnounceState {
       maxIntervalMs: config.maxIntervalMs ?? MAX_INTERVAL_MS,
       backoffBaseMs: config.backoffBaseMs ?? BACKOFF_BASE_MS,
       backoffMaxMs: config.backoffMaxMs ?? BACKOFF_MAX_MS,
+      startupRetryMs: config.startupRetryMs ?? STARTUP_RETRY_MS,
       numwant: config.numwant ?? DEFAULT_NUMWANT,
       ...(config.torrent !== undefined ? { torrent: config.torrent } : {}),
     },
@@ -242,6 +250,33 @@ export function backoffDelay(
 ): number {
   const raw = Math.min(max, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
   return Math.round(raw * (1 - BACKOFF_JITTER * Math.min(1, Math.max(0, rand))));
+}
+
+/**
+ * Delay before the next round after `failures` consecutive failed rounds. Before any tracker answered
+ * (`startup`), the first rounds use `startupRetryMs` doubling while that stays below the usual first
+ * delay, then the usual backoff from its start: 1, 2, 4, 8, 15, 30, 60 s … at the defaults.
+ *
+ * @example
+ *   [1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, true));  // [1000, 2000, 4000, 8000, 15000, 30000]
+ *   retryDelay(1, false);                                 // 15000
+ */
+export function retryDelay(
+  failures: number,
+  startup: boolean,
+  rand = 0,
+  c: { backoffBaseMs: number; backoffMaxMs: number; startupRetryMs: number } = {
+    backoffBaseMs: BACKOFF_BASE_MS,
+    backoffMaxMs: BACKOFF_MAX_MS,
+    startupRetryMs: STARTUP_RETRY_MS,
+  },
+): number {
+  let fast = 0; // how many doublings of startupRetryMs stay below the usual first delay
+  if (startup && c.startupRetryMs > 0) {
+    while (fast < 30 && c.startupRetryMs * 2 ** fast < c.backoffBaseMs) fast++;
+  }
+  if (failures <= fast) return backoffDelay(failures, rand, c.startupRetryMs, c.backoffBaseMs);
+  return backoffDelay(failures - fast, rand, c.backoffBaseMs, c.backoffMaxMs);
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -406,7 +441,7 @@ function failed(
   }
   // Every tracker failed: back off, and say so only if this is news.
   const failures = s.failures + 1;
-  const retryInMs = backoffDelay(failures, m.rand ?? 0, s.config.backoffBaseMs, s.config.backoffMaxMs);
+  const retryInMs = retryDelay(failures, s.lastSuccessAt === null, m.rand ?? 0, s.config);
   const message =
     roundErrors.length === 1 ? m.error : roundErrors.map((e) => `${e.url}: ${e.message}`).join('; ');
   const news = s.status !== 'failing' || s.reported !== message;

@@ -7,8 +7,9 @@
  * 30 s (every third round) so a newcomer can prove itself.
  *
  * Does not own: timers (the caller runs `chokeRound` every CHOKE_INTERVAL_MS and on peer join/leave),
- * measuring rates (src/core/rate-meter.ts), deciding that a peer is snubbed (the scheduler: no block in
- * 60 s), or sending CHOKE/UNCHOKE frames — the caller diffs the answer against what it last sent.
+ * measuring rates (src/core/rate-meter.ts), deciding that a peer is snubbed (the torrent's logic: we
+ * want data from it and it sent no block in 60 s), or sending CHOKE/UNCHOKE frames — the caller diffs
+ * the answer against what it last sent.
  *
  * @example
  *   let optimistic: OptimisticState | undefined;

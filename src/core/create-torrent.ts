@@ -6,7 +6,7 @@
  * By default every piece is hashed; `Start.ranges` restricts it to some pieces (a resume re-check of
  * the pieces of changed files). Progress and `Finish` then count and return only those, in order.
  */
-import { Step } from '../actors/actor';
+import type { Step } from './step';
 
 export interface CreateState {
   phase: 'idle' | 'hashing' | 'done' | 'failed';

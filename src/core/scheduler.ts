@@ -16,13 +16,19 @@ import { BlockSpan, PiecePicker } from './piece-picker';
 
 /** Most duplicate requests an idle peer gets at once in endgame. */
 const ENDGAME_BATCH = 4;
+/**
+ * No endgame duplicate of a request younger than this, and a peer silent this long is stalled. Short
+ * enough to finish a download whose last peer stalls, long enough that a busy machine (every process
+ * slowed for a second) does not turn the whole tail into duplicates.
+ */
+const LATE_STALL_MS = 2000;
 
 export interface SchedulerOptions {
   /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
   maxPiecesInProgress: number;
   /** Requests a fresh peer may have in flight before its rate is known. */
   initialDepth?: number;
-  /** Hard cap per peer (also capped by the peer's own `reqq`). */
+  /** Hard cap per peer (default 500); the caller lowers a peer's depth to its `reqq` once BEP 10 tells it. */
   maxDepth?: number;
 }
 
@@ -39,8 +45,10 @@ interface PeerSched {
   allowedFast: Set<number>;
   outstanding: Map<number, Outstanding>;
   depth: number;
-  /** Blocks this peer delivered per piece (to blame it if the piece fails its hash). */
-  contributed: Set<number>;
+  /** When its last block arrived (ms; undefined before the first). */
+  lastArrival: number | undefined;
+  /** Smoothed time between its blocks (ms), while it has requests in flight. */
+  interval: number | undefined;
   /** Pieces it has that we lack (not used for seeds, where it is our missing count). */
   wanted: number;
 }
@@ -53,11 +61,16 @@ export interface Cancel {
 export type BlockOutcome =
   /** Accepted; `complete` when the piece now has every block; `cancels` for endgame duplicates. */
   | { kind: 'accepted'; complete: boolean; cancels: Cancel[] }
-  /** Not asked for, or already received from someone else: drop the bytes. */
-  | { kind: 'unexpected' };
+  /** Not asked for (or cancelled), or already received from someone else: drop the bytes. */
+  | { kind: 'unexpected'; why?: 'not-requested' | 'duplicate' };
 
 export class Scheduler {
   private readonly peers = new Map<string, PeerSched>();
+  /**
+   * Who sent blocks of each piece in progress — kept after a peer leaves, so a piece that fails its hash
+   * blames everyone who contributed, not only those still connected.
+   */
+  private readonly contributors = new Map<number, Set<string>>();
   private paused = false;
   private readonly initialDepth: number;
   private readonly maxDepth: number;
@@ -82,7 +95,8 @@ export class Scheduler {
       allowedFast: new Set(),
       outstanding: new Map(),
       depth: this.initialDepth,
-      contributed: new Set(),
+      lastArrival: undefined,
+      interval: undefined,
       wanted: 0,
     });
   }
@@ -142,16 +156,23 @@ export class Scheduler {
     if (p) p.chokesUs = false;
   }
 
-  /** The peer said it will not send this block (BEP 6 reject). */
-  rejected(id: string, span: BlockSpan): void {
+  /**
+   * The peer said it will not send this block (BEP 6 reject). Returns false when no request of ours to
+   * this peer has exactly this (index, begin, length): BEP 6 makes that a protocol violation, and the
+   * picker is never touched with a span it did not hand out.
+   */
+  rejected(id: string, span: BlockSpan): boolean {
     const p = this.peers.get(id);
-    if (!p) return;
-    const key = this.picker.blockKey(span);
-    if (!p.outstanding.delete(key)) return;
-    this.picker.cancelled(span);
+    if (!p) return false;
+    const key = this.matchKey(p, span);
+    if (key < 0) return false;
+    const o = p.outstanding.get(key) as Outstanding;
+    p.outstanding.delete(key);
+    this.picker.cancelled(o.span);
+    return true;
   }
 
-  /** Set how many requests a peer may have in flight (from its measured rate and its `reqq`). */
+  /** Set how many requests a peer may have in flight (from its measured rate and, once BEP 10 tells us, its `reqq`). */
   setDepth(id: string, depth: number): void {
     const p = this.peers.get(id);
     if (p) p.depth = Math.max(1, Math.min(this.maxDepth, Math.floor(depth)));
@@ -210,11 +231,12 @@ export class Scheduler {
     // when the pipelines are deep, because the cancels arrive after the blocks were sent.
     if (endgame && p.outstanding.size > 0) return [];
     const n = endgame ? Math.min(room, ENDGAME_BATCH) : room;
-    const spans = this.picker.pick(has, n, {
-      endgame,
-      exclude: { has: (k) => p.outstanding.has(k) },
-      maxNewPieces: roomForPieces,
-    });
+    // In endgame, only blocks that are late where they were asked for are duplicated: one still on its
+    // way from a peer that is delivering would arrive anyway, and its duplicate would be waste.
+    const exclude = endgame
+      ? { has: (k: number) => p.outstanding.has(k) || !this.isLate(k, now) }
+      : { has: (k: number) => p.outstanding.has(k) };
+    const spans = this.picker.pick(has, n, { endgame, exclude, maxNewPieces: roomForPieces });
     for (const span of spans) {
       this.picker.requested(span);
       p.outstanding.set(this.picker.blockKey(span), { span, at: now });
@@ -222,21 +244,28 @@ export class Scheduler {
     return spans;
   }
 
-  /** A block arrived from `id`. */
-  blockReceived(id: string, span: BlockSpan): BlockOutcome {
+  /** A block arrived from `id` at `now` (ms). */
+  blockReceived(id: string, span: BlockSpan, now = 0): BlockOutcome {
     const p = this.peers.get(id);
     if (!p) return { kind: 'unexpected' };
-    const key = this.picker.blockKey(span);
-    const mine = p.outstanding.get(key);
-    if (!mine || mine.span.length !== span.length) return { kind: 'unexpected' };
+    if (p.lastArrival !== undefined && p.outstanding.size > 0) {
+      const gap = now - p.lastArrival;
+      p.interval = p.interval === undefined ? gap : 0.8 * p.interval + 0.2 * gap;
+    }
+    p.lastArrival = now;
+    const key = this.matchKey(p, span);
+    if (key < 0) return { kind: 'unexpected', why: 'not-requested' };
+    // From here on `span` is one we requested, so it is a valid block of the torrent.
     p.outstanding.delete(key);
     const state = this.picker.blockState(span);
     if (state === 'received' || state === 'written') {
       this.picker.cancelled(span);
-      return { kind: 'unexpected' };
+      return { kind: 'unexpected', why: 'duplicate' };
     }
     const complete = this.picker.received(span);
-    p.contributed.add(span.index);
+    let who = this.contributors.get(span.index);
+    if (!who) this.contributors.set(span.index, (who = new Set()));
+    who.add(id);
     const cancels: Cancel[] = [];
     for (const [other, q] of this.peers) {
       if (other !== id && q.outstanding.delete(key)) {
@@ -251,8 +280,8 @@ export class Scheduler {
   pieceDone(index: number): void {
     if (this.picker.hasPiece(index)) return;
     this.picker.pieceVerified(index);
+    this.contributors.delete(index);
     for (const p of this.peers.values()) {
-      p.contributed.delete(index);
       if (!p.seed && p.has.get(index)) p.wanted--;
     }
   }
@@ -260,13 +289,14 @@ export class Scheduler {
   /** The piece failed its hash: its blocks are free again; returns the peers that sent parts of it. */
   pieceFailed(index: number): string[] {
     this.picker.pieceFailed(index);
-    const blamed: string[] = [];
-    for (const [id, p] of this.peers) if (p.contributed.delete(index)) blamed.push(id);
+    const blamed = [...(this.contributors.get(index) ?? [])];
+    this.contributors.delete(index);
     return blamed;
   }
 
   /** A write failed: the piece goes back to free without blaming anyone. */
   pieceAbandoned(index: number): void {
+    this.contributors.delete(index);
     this.picker.pieceFailed(index);
   }
 
@@ -282,6 +312,42 @@ export class Scheduler {
       }
     }
     return out;
+  }
+
+  /**
+   * The key of the request to `p` that is exactly `span`, or -1. Peer-supplied spans are checked here,
+   * before the picker sees them: `blockKey` rounds `begin` down, so a key match alone is not enough.
+   */
+  private matchKey(p: PeerSched, span: BlockSpan): number {
+    const { index, begin, length } = span;
+    if (!Number.isInteger(index) || index < 0 || index >= this.picker.pieceCount) return -1;
+    if (!Number.isInteger(begin) || begin < 0) return -1;
+    const key = this.picker.blockKey(span);
+    const mine = p.outstanding.get(key);
+    if (!mine || mine.span.index !== index || mine.span.begin !== begin || mine.span.length !== length)
+      return -1;
+    return key;
+  }
+
+  /**
+   * Whether block `key` is overdue at every peer it was requested from. A peer that is delivering gets
+   * 1.5× the time its whole queue takes at its pace between blocks, plus 250 ms, and at least
+   * LATE_STALL_MS; a stalled one none.
+   */
+  private isLate(key: number, now: number): boolean {
+    for (const q of this.peers.values()) {
+      const o = q.outstanding.get(key);
+      if (!o) continue;
+      // Stalled: silent for LATE_STALL_MS, or for eight of its usual gaps when it is slower than that.
+      const stallMs = Math.max(LATE_STALL_MS, 8 * (q.interval ?? 0));
+      if (q.lastArrival !== undefined && now - q.lastArrival > stallMs) continue;
+      const expectedMs =
+        q.interval === undefined
+          ? LATE_STALL_MS
+          : Math.max(LATE_STALL_MS, 1.5 * q.outstanding.size * q.interval + 250);
+      if (now - o.at < expectedMs) return false;
+    }
+    return true;
   }
 
   private dropOutstanding(p: PeerSched): void {

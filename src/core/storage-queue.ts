@@ -6,7 +6,8 @@
  * Owns: a FIFO of writes and one of reads, a bound on how many of each run at once, byte accounting,
  * watermark hysteresis, per-piece write progress, and range checks against the torrent's piece sizes.
  * Does not own: files (src/storage/piece-storage.ts) or running effects (src/actors/storage-actor.ts).
- * Never says a piece is *complete*: `PieceWritten` means "on disk"; the verifier decides the rest.
+ * Never says a piece is *good*: `PieceWritten` means "on disk"; the torrent hands it only pieces that
+ * the verifier already passed.
  *
  * Accounting: `queuedBytes` counts write bytes accepted and not yet on disk (waiting + in flight).
  * Pressure turns on when `queuedBytes >= highWatermark` and off only when `queuedBytes <= lowWatermark`,
@@ -21,7 +22,7 @@
  *   ({ state: s } = storageQueueTransition(s, { type: 'WriteBlock', index: 0, begin: 0, data })); // effect Write id 1
  *   storageQueueTransition(s, { type: 'DiskWroteBlock', id: 1 }).events // BlockWritten (+ PieceWritten when all there)
  */
-import type { Step } from '../actors/actor';
+import type { Step } from './step';
 
 export const DEFAULT_HIGH_WATERMARK = 16 * 1024 * 1024;
 export const DEFAULT_LOW_WATERMARK = 4 * 1024 * 1024;

@@ -16,7 +16,7 @@
  *   const step = registryTransition(s, { type: 'Announce', id: 1, at: 1000, rand: 0.5, request });
  *   step.effects[0] // { type: 'ReplyAnnounce', id: 1, outcome: { ok: true, reply: { complete: 0, ... } } }
  */
-import type { Step } from '../actors/actor';
+import type { Step } from './step';
 import type { EventInput } from '../events/engine-event';
 import { bytesToIp, ipToBytes, peerLabel } from '../protocol/ip-bytes';
 import type { AnnounceRequest, ScrapeFile } from '../protocol/tracker-codec';

@@ -7,7 +7,21 @@
  */
 
 export type EventCategory =
-  'error' | 'peer' | 'tracker' | 'piece' | 'block' | 'storage' | 'create' | 'store' | 'engine';
+  | 'error'
+  | 'peer'
+  | 'tracker'
+  | 'piece'
+  | 'block'
+  | 'storage'
+  | 'create'
+  | 'store'
+  | 'engine'
+  /** BEP 9 metadata exchange (magnet links). */
+  | 'metadata'
+  /** Peer sources other than trackers: PEX (BEP 11), LSD (BEP 14). */
+  | 'discovery'
+  /** The Transmission-compatible remote control. */
+  | 'rpc';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 

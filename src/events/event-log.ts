@@ -40,7 +40,7 @@ export class EventLog {
 /** Print every event to a text stream as `ISO category type key=value` lines. */
 export function printEvents(
   log: EventLog,
-  out: NodeJS.WritableStream,
+  out: { write(text: string): unknown },
   minLevel: 'debug' | 'info' = 'info',
 ): () => void {
   const sub = log.events$.subscribe((e) => {

@@ -28,6 +28,7 @@ import {
   isInt,
   isList,
 } from './bencode';
+import { formatMagnet } from './magnet';
 
 export const DEFAULT_PIECE_LENGTH = 512 * 1024;
 export const MIN_PIECE_LENGTH = 16 * 1024;
@@ -263,9 +264,12 @@ export function buildMetainfo(o: BuildOptions): Buffer {
 
 /** BEP 9 magnet link: `magnet:?xt=urn:btih:<hex>&dn=<name>&tr=<tracker>…`. */
 export function magnetUri(m: Pick<Metainfo, 'infoHashHex' | 'name' | 'announceList'>): string {
-  const parts = [`xt=urn:btih:${m.infoHashHex}`, `dn=${encodeURIComponent(m.name)}`];
-  for (const url of m.announceList.flat()) parts.push(`tr=${encodeURIComponent(url)}`);
-  return `magnet:?${parts.join('&')}`;
+  return formatMagnet({
+    infoHashHex: m.infoHashHex,
+    name: m.name,
+    trackers: m.announceList.flat(),
+    peers: [],
+  });
 }
 
 /** The old program's JSON metainfo, for users migrating. */

@@ -208,9 +208,18 @@ export class PieceStorage {
 
   /** Reads `length` bytes at `begin` inside piece `index`; rejects ranges outside the piece. */
   readBlock(index: number, begin: number, length: number): Promise<Buffer> {
+    return this.readInto(index, begin, Buffer.allocUnsafe(length));
+  }
+
+  /**
+   * Reads `target.length` bytes at `begin` inside piece `index` into `target` (e.g. a buffer from a pool),
+   * resolving with it; rejects ranges outside the piece.
+   */
+  readInto(index: number, begin: number, target: Buffer): Promise<Buffer> {
+    const length = target.length;
+    const buf = target;
     return this.track(async () => {
       const start = this.checkRange(index, begin, length);
-      const buf = Buffer.allocUnsafe(length);
       await Promise.all(
         spansFor(this.files, start, length).map((s) =>
           this.withFile(s.fileIndex, 'reading', async (fh, p) => {
@@ -241,6 +250,11 @@ export class PieceStorage {
   /** Reads a whole piece. */
   readPiece(index: number): Promise<Buffer> {
     return this.readBlock(index, 0, this.pieceSize(index));
+  }
+
+  /** Reads a whole piece into `target` (at least the piece's size; the view returned is exactly it). */
+  readPieceInto(index: number, target: Buffer): Promise<Buffer> {
+    return this.readInto(index, 0, target.subarray(0, this.pieceSize(index)));
   }
 
   /** Writes `data` at `begin` inside piece `index`, across file boundaries as needed. */

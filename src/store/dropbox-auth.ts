@@ -131,7 +131,7 @@ export function emulatorBaseUrl(env: NodeJS.ProcessEnv = process.env): string | 
 
 /**
  * The SDK's transport: Node's own fetch, with node-fetch's `res.buffer()` (the SDK's download path
- * calls it), a timeout, OAuth parameters moved from the query string into a form body, errors rebuilt
+ * calls it), a timeout (longer for the longpoll), OAuth parameters moved from the query string into a form body, errors rebuilt
  * without the URL, and (tests only) Dropbox hosts redirected to `baseUrl`.
  */
 export function makeDropboxFetch(opts: { baseUrl?: string; timeoutMs?: number } = {}): SdkFetch {
@@ -156,13 +156,29 @@ export function makeDropboxFetch(opts: { baseUrl?: string; timeoutMs?: number } 
         method: init.method ?? 'GET',
         headers,
         body: body ?? undefined,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.max(timeoutMs, longpollMs(u, body))),
       });
     } catch (err) {
       throw new DropboxNetworkError(networkCode(err), u.host);
     }
     return Object.assign(res, { buffer: async () => Buffer.from(await res.arrayBuffer()) });
   };
+}
+
+/**
+ * `files/list_folder/longpoll` holds the request for its `timeout` (30–480 s) plus up to 90 s of
+ * jitter Dropbox adds; the transport must wait that long (with a margin) instead of its usual timeout.
+ */
+function longpollMs(u: URL, body: unknown): number {
+  if (!u.pathname.endsWith('/files/list_folder/longpoll')) return 0;
+  let secs = 30;
+  try {
+    const t = (JSON.parse(String(body)) as { timeout?: unknown }).timeout;
+    if (typeof t === 'number' && t > 0) secs = Math.min(480, t);
+  } catch {
+    // no readable body: Dropbox's default timeout
+  }
+  return (secs + 90 + 30) * 1000;
 }
 
 function networkCode(err: unknown): string {

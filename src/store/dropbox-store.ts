@@ -3,11 +3,12 @@
  * the official SDK.
  *
  * Owns: the file calls (`files/upload` with `content_hash` and `overwrite`, `files/download` checked
- * against its `content_hash`, `files/list_folder` + `/continue`, `files/delete_v2`), and what happens
- * when they fail: 429/503 wait for `Retry-After`; an expired access token is refreshed once and the call
- * retried; network errors and 5xx retry with bounded exponential backoff; `path/not_found` names the
- * missing torrent and lists close matches; `missing_scope` names the scope to enable; a refused refresh
- * token says to run `rxtorrent dropbox login`. Does not own: credentials and transport
+ * against its `content_hash`, `files/list_folder` + `/continue`, `files/delete_v2`, and `listCall` for the
+ * store watcher's cursors and longpoll), and what happens when they fail: 429/503 wait for `Retry-After`;
+ * an expired access token is refreshed once and the call retried; network errors and 5xx retry with
+ * bounded exponential backoff; `path/not_found` names the missing torrent and lists close matches;
+ * `missing_scope` names the scope to enable; a refused refresh token says to run `rxtorrent dropbox
+ * login`; an invalid listing cursor is StoreError('reset'). Does not own: credentials and transport
  * (dropbox-auth.ts) or parsing torrents (fetch-torrent.ts).
  *
  * Every message passes through `redact` with the credentials' secrets, and events carry no token.
@@ -20,7 +21,10 @@ import type { files } from 'dropbox';
 import type { EventInput } from '../events/engine-event';
 import { dropboxContentHash } from './content-hash';
 import { DropboxAuthError, DropboxClient, DropboxNetworkError, oauthReason, redact } from './dropbox-auth';
+import { closeMatches } from './close-matches';
 import { StoreError, StoredTorrentEntry, TorrentStore, storeFileName } from './torrent-store';
+
+export { closeMatches } from './close-matches';
 
 export const DEFAULT_REMOTE_DIR = '/SharedTorrents';
 
@@ -177,6 +181,14 @@ export class DropboxTorrentStore implements TorrentStore {
     const file = storeFileName(name);
     await this.call('remove', file, () => this.client.dbx.filesDeleteV2({ path: this.pathOf(file) }));
     this.emit({ type: 'DropboxDeleted', name: file });
+  }
+
+  /**
+   * A listing call (`files/list_folder`, `/continue`, `/longpoll`) through this store's token handling
+   * and retry policy; the store watcher builds on it.
+   */
+  listCall<T>(attempt: (dbx: DropboxClient['dbx']) => Promise<{ result: T }>): Promise<T> {
+    return this.call('list', undefined, () => attempt(this.client.dbx));
   }
 
   private pathOf(file: string): string {
@@ -346,7 +358,7 @@ export class DropboxTorrentStore implements TorrentStore {
     if (/malformed_path|disallowed_name/.test(s))
       return new StoreError('bad-name', `Dropbox refuses the name ${what} (${s})`);
     if (s.startsWith('reset'))
-      return new StoreError('io', `the Dropbox folder listing was reset; run the command again`);
+      return new StoreError('reset', `the Dropbox folder listing was reset; run the command again`);
     return new StoreError('io', `Dropbox ${op} of ${what} failed: ${s || 'HTTP 409'}`);
   }
 
@@ -415,34 +427,4 @@ function retryAfterMs(err: ResponseErrorLike): number | undefined {
   const fromBody = (errorBody(err).error as { retry_after?: unknown } | undefined)?.retry_after;
   const secs = fromHeader ?? (typeof fromBody === 'number' ? fromBody : undefined);
   return secs === undefined ? undefined : Math.round(secs * 1000);
-}
-
-/** Names close to `wanted`, best first (case-insensitive Levenshtein on the part before `.torrent`). */
-export function closeMatches(wanted: string, names: readonly string[], max = 3): string[] {
-  const stem = (s: string): string => s.toLowerCase().replace(/\.torrent$/, '');
-  const w = stem(wanted);
-  return names
-    .map((n) => {
-      const s = stem(n);
-      const [short, long] = s.length <= w.length ? [s, w] : [w, s];
-      const contained = short.length >= 4 && long.includes(short);
-      const d = contained ? Math.min(1, (long.length - short.length) / 20) : levenshtein(w, s);
-      return { n, d };
-    })
-    .filter((x) => x.d <= Math.max(2, Math.floor(w.length / 3)))
-    .sort((a, b) => a.d - b.d || (a.n < b.n ? -1 : 1))
-    .slice(0, max)
-    .map((x) => x.n);
-}
-
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
 }

@@ -22,7 +22,10 @@ export class LocalTorrentStore implements TorrentStore {
     await fs.mkdir(this.location, { recursive: true });
     const target = path.join(this.location, file);
     await writeFileAtomic(target, bytes);
-    const st = await fs.stat(target);
+    // Published once renamed into place. A folder watcher (transmission-daemon's watch dir, say) may take
+    // the file the moment it appears: that is no failure, only worth telling the user.
+    const st = await fs.stat(target).catch(() => null);
+    if (st === null) return { name: file, size: bytes.length, modified: new Date(), takenAway: true };
     return { name: file, size: st.size, modified: st.mtime };
   }
 

@@ -11,9 +11,12 @@ export interface StoredTorrentEntry {
   /** Size of the .torrent file in bytes. */
   size: number;
   modified: Date;
+  /** From `publish`: the file was already gone right after it was written (a folder watcher took it). */
+  takenAway?: boolean;
 }
 
-export type StoreErrorCode = 'not-found' | 'bad-name' | 'io' | 'auth' | 'corrupt';
+/** `reset`: a store listing cursor is no longer valid; list again from the start. */
+export type StoreErrorCode = 'not-found' | 'bad-name' | 'io' | 'auth' | 'corrupt' | 'reset';
 
 export class StoreError extends Error {
   constructor(

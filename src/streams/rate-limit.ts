@@ -6,7 +6,7 @@
  * are buffered here). Uploads are limited by delaying each block's send. `throttle` is the same rule as
  * an RxJS operator, for any stream of buffers.
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { MonoTypeOperatorFunction, Observable, SchedulerLike, Subscription, asyncScheduler } from 'rxjs';
 import { TokenBucket } from '../core/token-bucket';
 
@@ -50,7 +50,7 @@ export function throttle(
  * bucket asks for, then resumes it (unless the socket ended meanwhile).
  */
 export function limitReceive(
-  socket: Socket,
+  socket: Duplex,
   bucket: TokenBucket,
   bytes: number,
   clock: () => number = Date.now,

@@ -27,7 +27,7 @@
  *     error: (e: WireError) => console.log(e.code), // the socket is already destroyed
  *   });
  */
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Observable, OperatorFunction } from 'rxjs';
 import {
   BLOCK_SIZE,
@@ -69,6 +69,11 @@ export interface WireFramingOptions {
   localReserved?: Buffer;
   /** Expect a handshake first (default true); false for a stream already past it. */
   handshake?: boolean;
+  /**
+   * The peer's reserved bytes when its handshake was read elsewhere (`handshake: false`, e.g. by the
+   * listener that routed the connection): with `localReserved`, decides which messages are negotiated.
+   */
+  remoteReserved?: Buffer;
 }
 
 /** The default cap on a length prefix for a torrent of `pieceCount` pieces. */
@@ -118,6 +123,14 @@ export class WireReader {
     this.maxExtended = opts.maxExtendedLength ?? DEFAULT_MAX_EXTENDED_LENGTH;
     this.maxLength = opts.maxMessageLength ?? defaultMaxMessageLength(opts.pieceCount ?? 0, this.maxExtended);
     this.maxBitfield = 1 + Math.ceil((opts.pieceCount ?? 0) / 8);
+    if (opts.localReserved && opts.remoteReserved) this.negotiate(opts.localReserved, opts.remoteReserved);
+  }
+
+  private negotiate(local: Buffer, remote: Buffer): void {
+    this.decodeOpts = {
+      fast: supportsFast(local) && supportsFast(remote),
+      extensions: supportsExtensions(local) && supportsExtensions(remote),
+    };
   }
 
   /** Bytes received but not yet part of an emitted frame. */
@@ -157,12 +170,7 @@ export class WireReader {
         if (this.available < HANDSHAKE_LENGTH) return;
         const hs = decodeHandshake(this.take(HANDSHAKE_LENGTH), this.opts.expectInfoHash);
         this.awaitingHandshake = false;
-        if (this.opts.localReserved) {
-          this.decodeOpts = {
-            fast: supportsFast(this.opts.localReserved) && supportsFast(hs.reserved),
-            extensions: supportsExtensions(this.opts.localReserved) && supportsExtensions(hs.reserved),
-          };
-        }
+        if (this.opts.localReserved) this.negotiate(this.opts.localReserved, hs.reserved);
         emit(hs);
         continue;
       }
@@ -311,7 +319,7 @@ export function wireFraming(options: WireFramingOptions = {}): OperatorFunction<
  * A socket's data as an Observable: completes on end/close, errors on a socket error. Unsubscribing
  * removes the listeners and leaves the socket open (its owner closes it).
  */
-export function fromSocket(socket: Socket): Observable<Buffer> {
+export function fromSocket(socket: Duplex): Observable<Buffer> {
   return new Observable<Buffer>((subscriber) => {
     const onData = (chunk: Buffer) => subscriber.next(chunk);
     const onEnd = () => subscriber.complete();
@@ -333,7 +341,7 @@ export function fromSocket(socket: Socket): Observable<Buffer> {
  * `fromSocket(socket).pipe(wireFraming(options))`, destroying the socket when the stream errors (a
  * protocol violation closes that peer only).
  */
-export function readWire(socket: Socket, options: WireFramingOptions = {}): Observable<WireFrame> {
+export function readWire(socket: Duplex, options: WireFramingOptions = {}): Observable<WireFrame> {
   return new Observable<WireFrame>((subscriber) =>
     fromSocket(socket)
       .pipe(wireFraming(options))

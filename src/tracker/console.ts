@@ -52,6 +52,11 @@ export interface TrackerConsole {
   readonly done: Promise<'eof' | 'exit'>;
   /** Run one command line and return what it prints (also used by tests). */
   run(line: string): Promise<string>;
+  /**
+   * Draw the prompt and the text typed so far again, after another printer (the `-v` event lines)
+   * cleared the line to print above it. Nothing while a command runs or off a terminal.
+   */
+  redraw(): void;
   close(): void;
 }
 
@@ -127,10 +132,17 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
     completer: opts.terminal ? (line: string) => complete(line, opts.catalog, tracked) : undefined,
   });
   if (opts.terminal) rl.setPrompt('tracker> ');
+  /** The prompt is on screen (not while a command runs and prints). */
+  let prompting = false;
+  const prompt = (): void => {
+    prompting = true;
+    rl.prompt();
+  };
 
   // Lines run strictly in order, even when a pipe delivers many at once.
   let chain: Promise<void> = Promise.resolve();
   rl.on('line', (line) => {
+    prompting = false;
     chain = chain.then(async () => {
       if (exited) return;
       let text: string;
@@ -144,21 +156,26 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
         close();
         resolveDone('exit');
         opts.onExit();
-      } else if (opts.terminal) rl.prompt();
+      } else if (opts.terminal) prompt();
     });
   });
   rl.on('close', () => {
+    prompting = false;
     void chain.then(() => resolveDone(exited ? 'exit' : 'eof'));
   });
-  if (opts.terminal) rl.prompt();
+  if (opts.terminal) prompt();
 
   let closed = false;
   const close = (): void => {
     if (closed) return;
     closed = true;
+    prompting = false;
     rl.close();
   };
-  return { done, run, close };
+  const redraw = (): void => {
+    if (opts.terminal && prompting && !closed) rl.prompt(true);
+  };
+  return { done, run, redraw, close };
 }
 
 /** Commands, then torrent names (and tracked info-hash prefixes) after `info` / `peers`. */

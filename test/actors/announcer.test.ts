@@ -252,26 +252,45 @@ describe('announcer over loopback HTTP', () => {
     await until(() => h.said().length === 1, 'first failure');
     expect(h.events.find((e) => e.type === 'TrackerFailed')).toMatchObject({
       message: 'HTTP 503 Service Unavailable',
-      retryInMs: 15_000,
+      retryInMs: 1_000,
       failures: 1,
     });
-    // Retries at +15 s, +30 s, +60 s: each one a query, none of them news.
-    for (const [i, gap] of [15_000, 30_000, 60_000].entries()) {
+    // Never answered yet: fast start-up retries (+1, +2, +4, +8 s), then the usual +15 s, +30 s. Each
+    // one a query, none of them news.
+    const gaps = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000];
+    for (const [i, gap] of gaps.entries()) {
       advance(h.scheduler, gap - 1);
       expect(t.queries).toHaveLength(i + 1);
       advance(h.scheduler, 1);
       await until(() => h.announcer.snapshot().failures === i + 2, `retry ${i + 1}`);
     }
     expect(h.said()).toEqual(['TrackerFailed']);
-    expect(t.params().map((p) => p.get('event'))).toEqual(['started', 'started', 'started', 'started']);
+    expect(t.params().map((p) => p.get('event'))).toEqual(Array(7).fill('started'));
 
     up = true;
-    advance(h.scheduler, 120_000);
+    advance(h.scheduler, 60_000);
     await until(() => h.peers.length === 1, 'recovery');
     expect(h.said()).toEqual(['TrackerFailed', 'TrackerRecovered', 'PeersReceived']);
     advance(h.scheduler, 60_000);
     await until(() => h.peers.length === 2, 'regular announce after recovery');
-    expect(t.params()[5].get('event')).toBeNull();
+    expect(t.params()[8].get('event')).toBeNull();
+  });
+
+  it('meets a tracker that comes up a moment after start at the first fast retry, 1 s later', async () => {
+    const t = await tracker(() => (t.queries.length === 1 ? 503 : ok(60, [{ ip: '10.0.0.9', port: 7000 }])));
+    const h = harness({ tiers: [[t.url]] });
+    h.announcer.start();
+    await until(() => h.said().length === 1, 'first failure');
+    advance(h.scheduler, 999);
+    expect(t.queries).toHaveLength(1);
+    advance(h.scheduler, 1);
+    await until(() => h.peers.length === 1, 'the retry at 1 s');
+    expect(h.said()).toEqual(['TrackerFailed', 'TrackerRecovered', 'PeersReceived']);
+    // Answered once: a later outage backs off the usual way, from 15 s.
+    t.reply = () => 503;
+    advance(h.scheduler, 60_000);
+    await until(() => h.said().length === 4, 'the next failure');
+    expect(h.events.filter((e) => e.type === 'TrackerFailed').at(-1)).toMatchObject({ retryInMs: 15_000 });
   });
 
   it('times an unanswered announce out on the virtual clock and moves on', async () => {

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMetainfo } from '../../src/protocol/metainfo';
+import { spawnWatched, until } from '../support/child-process';
 import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
 import { pseudoRandomBytes, runCli, tempDir } from '../support/run-cli';
 
@@ -189,6 +190,57 @@ describe('create', () => {
     );
     for (const l of lines) expect(new Date(String(l.ts)).toString()).not.toBe('Invalid Date');
     expect(r.stderr).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z create HashingStarted pieces=2 bytes=1048576/m);
+  });
+
+  it('publishes even when a folder watcher takes the file from the store at once: one line, exit 0', async () => {
+    const store = path.join(tmp.dir, 'watched-store');
+    const taken = path.join(tmp.dir, 'taken');
+    fs.mkdirSync(store, { recursive: true });
+    fs.mkdirSync(taken, { recursive: true });
+    // Like transmission-daemon's watch dir: every .torrent that appears is moved away at once.
+    const watcher = spawnWatched('watcher', process.execPath, [
+      '-e',
+      `const fs = require('fs'), path = require('path');
+       const [dir, to] = process.argv.slice(1);
+       fs.watch(dir, (ev, name) => {
+         if (!name || !name.endsWith('.torrent')) return;
+         try { fs.renameSync(path.join(dir, name), path.join(to, name)); } catch {}
+       });
+       console.log('watching');`,
+      store,
+      taken,
+    ]);
+    try {
+      await watcher.waitFor(/watching/);
+      // The watcher wins the race with the check after publishing often, not always: try a few times.
+      for (const i of [1, 2, 3]) {
+        const input = make(`watched-${i}.bin`, 30_000 + i);
+        const r = await runCli([
+          'create',
+          '-f',
+          input,
+          '-o',
+          path.join(tmp.dir, `watched-${i}.torrent`),
+          '--store-dir',
+          store,
+        ]);
+        expect(r.stderr).not.toMatch(/rxtorrent:/);
+        expect(r.code).toBe(0);
+        const published = r.stdout.split('\n').filter((l) => l.startsWith('published:'));
+        expect(published).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^published: local store: .*watched-${i}\\.bin\\.torrent( \\(at once taken from the folder by another program, e\\.g\\. a watch folder\\))?$`,
+            ),
+          ),
+        ]);
+        await until(`the watcher to take watched-${i}.bin.torrent`, () =>
+          fs.existsSync(path.join(taken, `watched-${i}.bin.torrent`)) ? true : undefined,
+        );
+      }
+    } finally {
+      await watcher.kill();
+    }
   });
 
   it("converts the old program's JSON metainfo into a real torrent with the same pieces", async () => {

@@ -8,6 +8,7 @@ import {
   announceTransition,
   backoffDelay,
   initialAnnounceState,
+  retryDelay,
 } from '../../src/core/announce-state';
 
 const A = 'http://a/announce';
@@ -279,7 +280,7 @@ describe('announce-state: intervals', () => {
     d.fail(0);
     d.send({ type: 'NeedPeers', now: 1 });
     expect(d.announces()).toHaveLength(1);
-    expect(d.schedules()).toEqual([15_000]);
+    expect(d.schedules()).toEqual([1_000]); // the fast start-up retry, not NeedPeers
   });
 });
 
@@ -291,6 +292,42 @@ describe('announce-state: failures and backoff', () => {
     expect(backoffDelay(1, 0.999)).toBeGreaterThanOrEqual(11_250);
     expect(backoffDelay(1, 0.999)).toBeLessThan(15_000);
     expect(backoffDelay(50, 0.5)).toBeLessThanOrEqual(BACKOFF_MAX_MS);
+  });
+
+  it('retries fast at start-up (1, 2, 4, 8 s), then settles on the usual backoff from its start', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 13, 14].map((n) => retryDelay(n, true))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000, 1_800_000, 1_800_000,
+    ]);
+    expect([1, 2, 3].map((n) => retryDelay(n, false))).toEqual([15_000, 30_000, 60_000]);
+    // Jitter only shortens, fast steps included.
+    expect(retryDelay(1, true, 0.999)).toBeGreaterThanOrEqual(750);
+    expect(retryDelay(1, true, 0.999)).toBeLessThan(1_000);
+    // A smaller usual delay leaves fewer (or no) fast steps: --min-announce-interval 1 backs off from 0.5 s.
+    const c = { backoffBaseMs: 5_000, backoffMaxMs: 60_000, startupRetryMs: 1_000 };
+    expect([1, 2, 3, 4, 5].map((n) => retryDelay(n, true, 0, c))).toEqual([
+      1_000, 2_000, 4_000, 5_000, 10_000,
+    ]);
+    const lan = { backoffBaseMs: 500, backoffMaxMs: 60_000, startupRetryMs: 1_000 };
+    expect([1, 2, 3].map((n) => retryDelay(n, true, 0, lan))).toEqual([500, 1_000, 2_000]);
+    expect(retryDelay(1, true, 0, { ...c, startupRetryMs: 0 })).toBe(5_000);
+  });
+
+  it('uses the fast retries only until a tracker answered once', () => {
+    const d = driver({ tiers: [[A]] });
+    d.send({ type: 'Start', now: 0 });
+    d.fail(0);
+    expect(d.events.find((e) => e.type === 'TrackerFailed')).toMatchObject({ retryInMs: 1_000 });
+    d.send({ type: 'Tick', now: 1_000 });
+    d.fail(1_000);
+    d.send({ type: 'Tick', now: 3_000 });
+    d.ok(3_000, 60);
+    expect(d.schedules()).toEqual([1_000, 3_000, 63_000]);
+    // Down again later: the usual backoff, from 15 s.
+    d.send({ type: 'Tick', now: 63_000 });
+    d.fail(63_000);
+    d.send({ type: 'Tick', now: 78_000 });
+    d.fail(78_000);
+    expect(d.schedules().slice(-2)).toEqual([78_000, 108_000]);
   });
 
   it('schedules retries with growing delays after whole rounds fail', () => {
@@ -305,9 +342,8 @@ describe('announce-state: failures and backoff', () => {
     }
     const schedules = d.schedules();
     const gaps = schedules.map((t, i) => t - (i === 0 ? 0 : schedules[i - 1]));
-    expect(gaps).toEqual([
-      15_000, 30_000, 60_000, 120_000, 240_000, 480_000, 960_000, 1_800_000, 1_800_000, 1_800_000,
-    ]);
+    // Nothing ever answered: the start-up steps first.
+    expect(gaps).toEqual([1_000, 2_000, 4_000, 8_000, 15_000, 30_000, 60_000, 120_000, 240_000, 480_000]);
     expect(d.state.failures).toBe(10);
   });
 
@@ -315,7 +351,12 @@ describe('announce-state: failures and backoff', () => {
     const d = driver({ tiers: [[A]] });
     d.send({ type: 'Start', now: 0 });
     d.fail(0, 'ECONNREFUSED', 0.5);
-    expect(d.schedules()).toEqual([13_125]);
+    expect(d.schedules()).toEqual([875]);
+    d.send({ type: 'Tick', now: 875 });
+    d.ok(875, 60);
+    d.send({ type: 'Tick', now: 60_875 });
+    d.fail(60_875, 'ECONNREFUSED', 0.5);
+    expect(d.schedules().at(-1)).toBe(60_875 + 13_125);
   });
 
   it('says it is failing once per state change, not once per retry', () => {

@@ -44,7 +44,7 @@ describe('Scheduler', () => {
     s.peerUnchoked('a');
     const spans = s.fill('a', 0);
     expect(spans).toHaveLength(4); // 2 + 2 blocks (the last one 1 byte)
-    expect(s.blockReceived('a', { index: 0, begin: 0, length: 999 })).toEqual({ kind: 'unexpected' });
+    expect(s.blockReceived('a', { index: 0, begin: 0, length: 999 })).toMatchObject({ kind: 'unexpected' });
     const done: number[] = [];
     for (const sp of spans) {
       const r = s.blockReceived('a', sp);
@@ -81,11 +81,26 @@ describe('Scheduler', () => {
     }
     const a = s.fill('a', 0);
     expect(a).toHaveLength(2);
-    const b = s.fill('b', 0); // nothing free: endgame duplicates a's requests
+    const b = s.fill('b', 2_001); // nothing free, a silent for 2 s: endgame duplicates its requests
     expect(b).toEqual(expect.arrayContaining(a));
     const r = s.blockReceived('b', a[0]);
     expect(r).toEqual({ kind: 'accepted', complete: false, cancels: [{ peer: 'a', span: a[0] }] });
-    expect(s.blockReceived('a', a[0])).toEqual({ kind: 'unexpected' }); // the loser's copy arrives late
+    expect(s.blockReceived('a', a[0])).toMatchObject({ kind: 'unexpected' }); // the loser's copy arrives late
+  });
+
+  it('in endgame does not duplicate a block still on its way from a peer that delivers', () => {
+    const s = setup(2); // 4 blocks
+    for (const id of ['a', 'b']) {
+      s.addPeer(id);
+      s.peerHaveAll(id);
+      s.peerUnchoked(id);
+    }
+    const spans = s.fill('a', 0); // all 4 blocks
+    expect(spans).toHaveLength(4);
+    s.blockReceived('a', spans[0], 1_000);
+    s.blockReceived('a', spans[1], 1_900); // a delivers a block every 900 ms; 2 left take ~1.8 s
+    expect(s.fill('b', 2_500)).toEqual([]); // not late: 1.5 × 2 × 900 ms + 250 ms after their request
+    expect(s.fill('b', 3_000)).toEqual(expect.arrayContaining(spans.slice(2))); // overdue: duplicated
   });
 
   it('blames the peers that sent parts of a piece that failed its hash, and re-requests it', () => {

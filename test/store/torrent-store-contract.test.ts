@@ -3,58 +3,28 @@
  * SDK talking HTTP to the loopback emulator. A store passes if it publishes, fetches, lists (across
  * several pages), overwrites, removes, reports missing names, and lets nobody use a corrupt .torrent.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { LocalTorrentStore } from '../../src/store/local-store';
 import { fetchTorrent } from '../../src/store/fetch-torrent';
-import { StoreError, TorrentStore } from '../../src/store/torrent-store';
-import { DropboxEmulator, startDropboxEmulator } from '../support/dropbox-emulator';
-import { tempDir } from '../support/run-cli';
-import { emulatorStore, torrentBytes } from './store-fixtures';
+import { StoreError } from '../../src/store/torrent-store';
+import { StoreHarness, dropboxHarness, localHarness, torrentBytes } from './store-fixtures';
 
-interface Harness {
-  store: TorrentStore;
-  /** Put raw bytes into the store behind its back (as another program might). */
-  plant(name: string, bytes: Buffer): void;
+interface Harness extends StoreHarness {
   /** How many list pages the last `list()` needed (1 for stores without pages). */
   pagesSeen(): number;
-  close(): Promise<void>;
 }
 
 const harnesses: [string, () => Promise<Harness>][] = [
-  [
-    'local folder',
-    async () => {
-      const t = tempDir('rxt-store-');
-      const dir = path.join(t.dir, 'torrents');
-      return {
-        store: new LocalTorrentStore(dir),
-        plant: (name, bytes) => {
-          fs.mkdirSync(dir, { recursive: true });
-          fs.writeFileSync(path.join(dir, name), bytes);
-        },
-        pagesSeen: () => 1,
-        close: async () => t.cleanup(),
-      };
-    },
-  ],
+  ['local folder', async () => ({ ...localHarness(), pagesSeen: () => 1 })],
   [
     'dropbox (SDK → loopback emulator)',
     async () => {
-      const emu: DropboxEmulator = await startDropboxEmulator({ pageSize: 2 });
+      const h = await dropboxHarness({ pageSize: 2 });
       let before = 0;
-      const store = emulatorStore(emu);
-      const list = store.list.bind(store);
-      store.list = async () => {
-        before = emu.count('files/list_folder/continue');
+      const list = h.store.list.bind(h.store);
+      h.store.list = async () => {
+        before = h.emu.count('files/list_folder/continue');
         return list();
       };
-      return {
-        store,
-        plant: (name, bytes) => emu.put(`/SharedTorrents/${name}`, bytes),
-        pagesSeen: () => emu.count('files/list_folder/continue') - before + 1,
-        close: () => emu.close(),
-      };
+      return { ...h, pagesSeen: () => h.emu.count('files/list_folder/continue') - before + 1 };
     },
   ],
 ];

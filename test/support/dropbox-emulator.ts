@@ -3,19 +3,24 @@
  * request and error shapes, so the real SDK can be tested without the internet.
  *
  * Routes: `/2/files/upload`, `/2/files/download` (body + `Dropbox-API-Result`), `/2/files/list_folder`
- * and `/continue`, `/2/files/get_metadata`, `/2/files/delete_v2`, `/2/auth/token/revoke`,
+ * and `/continue` (pages, then the changes since the cursor: `file` and `deleted` entries),
+ * `/2/files/list_folder/longpoll` (no auth, as on Dropbox's notify host: held until a change in the
+ * cursor's folder or the timeout), `/2/files/get_metadata`, `/2/files/delete_v2`, `/2/auth/token/revoke`,
  * `/oauth2/token` (refresh_token and PKCE authorization_code grants; parameters in the query or a form
- * body). Errors: 400 text for bad input, 401 `expired_access_token` / `invalid_access_token` /
- * `missing_scope`, 409 `path/not_found/..` (and `path_lookup/..` for delete), 429 with `Retry-After`,
- * OAuth 400 `invalid_grant`. Paths are case-insensitive, as on Dropbox.
+ * body). Folders exist once something was put in them and stay when emptied. Errors: 400 text for bad
+ * input, 401 `expired_access_token` / `invalid_access_token` / `missing_scope`, 409 `path/not_found/..`
+ * (and `path_lookup/..` for delete), 409 `reset` for a cursor from before `resetCursors()`, 429 with
+ * `Retry-After`, OAuth 400 `invalid_grant`. Paths are case-insensitive, as on Dropbox.
  *
- * Tests inject faults with `failNext(route, fault)`, revoke or expire tokens, and read `requests`.
+ * Tests inject faults with `failNext(route, fault)`, revoke or expire tokens, reset cursors, delete
+ * folders, and read `requests`.
  * Point the CLI at it with `RXTORRENT_DROPBOX_BASE_URL=emulator.url`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { dropboxContentHash } from '../../src/store/content-hash';
+import { Cursor, DropboxJournal, PollOutcome } from './dropbox-journal';
 
 export interface StoredFile {
   pathDisplay: string;
@@ -32,11 +37,15 @@ export type Fault =
   | { status: 500 | 503 }
   | { destroy: true }
   /** Serve a download with these bytes instead (the metadata still describes the real file). */
-  | { corruptBody: Buffer };
+  | { corruptBody: Buffer }
+  /** Answer a longpoll at once, asking the client to wait this many seconds before the next. */
+  | { backoff: number };
 
 export interface RequestRecord {
   route: string;
   status: number;
+  /** When the answer was sent (ms since the epoch). */
+  at: number;
 }
 
 export interface EmulatorOptions {
@@ -44,6 +53,8 @@ export interface EmulatorOptions {
   appSecret?: string;
   /** Most entries per list_folder page, whatever `limit` the client asks for. */
   pageSize?: number;
+  /** Longest a longpoll is held, whatever `timeout` the client asks for (tests need not wait 30 s). */
+  longpollMaxMs?: number;
 }
 
 const SCOPE: Record<string, string> = {
@@ -52,6 +63,7 @@ const SCOPE: Record<string, string> = {
   'files/download': 'files.content.read',
   'files/list_folder': 'files.metadata.read',
   'files/list_folder/continue': 'files.metadata.read',
+  'files/list_folder/get_latest_cursor': 'files.metadata.read',
   'files/get_metadata': 'files.metadata.read',
 };
 
@@ -65,6 +77,9 @@ export class DropboxEmulator {
   readonly issuedTokens = new Set<string>();
   readonly scopes = new Set(Object.values(SCOPE));
   pageSize: number;
+  longpollMaxMs: number;
+  /** Folders, the change journal and list_folder cursors. */
+  readonly journal = new DropboxJournal();
   private readonly server: http.Server;
   private readonly refreshTokens = new Set<string>();
   private readonly accessTokens = new Map<string, { expiresAt: number; from?: string }>();
@@ -76,6 +91,7 @@ export class DropboxEmulator {
     this.appKey = opts.appKey ?? `appkey${randomBytes(6).toString('hex')}`;
     this.appSecret = opts.appSecret;
     this.pageSize = opts.pageSize ?? 1000;
+    this.longpollMaxMs = opts.longpollMaxMs ?? 480_000;
     this.server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -152,6 +168,29 @@ export class DropboxEmulator {
     this.faults.set(route, [...(this.faults.get(route) ?? []), ...faults]);
   }
 
+  /** Every cursor issued so far answers `reset` (as after a Dropbox-side rebuild). */
+  resetCursors(): void {
+    this.journal.resetCursors();
+  }
+
+  /** Delete a folder and what is in it, as a user would on dropbox.com. */
+  deleteFolder(pathDisplay: string): void {
+    const dir = pathDisplay.toLowerCase();
+    for (const [k, f] of [...this.files]) {
+      if (k.startsWith(`${dir}/`)) {
+        this.files.delete(k);
+        this.journal.record(f.pathDisplay);
+      }
+    }
+    this.journal.removeFolders(dir);
+    this.journal.record(pathDisplay);
+  }
+
+  /** Remove a file directly (as another client would). */
+  unlink(pathDisplay: string): void {
+    if (this.files.delete(pathDisplay.toLowerCase())) this.journal.record(pathDisplay);
+  }
+
   /** Put a file directly (e.g. a corrupt .torrent someone else uploaded). */
   put(pathDisplay: string, bytes: Buffer): StoredFile {
     const f: StoredFile = {
@@ -162,6 +201,8 @@ export class DropboxEmulator {
       id: `id:${randomBytes(8).toString('base64url')}`,
     };
     this.files.set(pathDisplay.toLowerCase(), f);
+    this.journal.addParents(pathDisplay);
+    this.journal.record(pathDisplay);
     return f;
   }
 
@@ -178,7 +219,7 @@ export class DropboxEmulator {
     headers: Record<string, string>,
     body: string | Buffer,
   ): void {
-    this.requests.push({ route: routeOf(req.url ?? ''), status });
+    this.requests.push({ route: routeOf(req.url ?? ''), status, at: Date.now() });
     res.writeHead(status, headers);
     res.end(body);
   }
@@ -208,7 +249,7 @@ export class DropboxEmulator {
     const route = routeOf(req.url ?? '');
     const fault = this.faults.get(route)?.shift();
     if (fault && 'destroy' in fault) {
-      this.requests.push({ route, status: 0 });
+      this.requests.push({ route, status: 0, at: Date.now() });
       req.socket.destroy();
       return;
     }
@@ -239,6 +280,7 @@ export class DropboxEmulator {
     if (req.method !== 'POST')
       return this.send(req, res, 405, { 'content-type': 'text/plain' }, 'method not allowed');
     if (route === 'oauth2/token') return this.token(req, res, body);
+    if (route === 'files/list_folder/longpoll') return this.longpoll(req, res, body, fault);
 
     const authz = req.headers.authorization ?? '';
     const m = /^Bearer (\S+)$/.exec(authz);
@@ -291,7 +333,7 @@ export class DropboxEmulator {
     if (
       route !== 'files/list_folder/continue' &&
       !/^(\/[^/\\]+)+$/.test(p) &&
-      !(route === 'files/list_folder' && p === '')
+      !(route.startsWith('files/list_folder') && p === '')
     ) {
       return this.send(
         req,
@@ -348,46 +390,105 @@ export class DropboxEmulator {
         const f = this.files.get(p.toLowerCase());
         if (!f) return notFound('path_lookup');
         this.files.delete(p.toLowerCase());
+        this.journal.record(f.pathDisplay);
         return this.json(req, res, 200, { metadata: this.metadata(f) });
       }
       case 'files/list_folder': {
         const dir = p.toLowerCase();
-        const entries = [...this.files.entries()].filter(
-          ([k]) => k.startsWith(`${dir}/`) && !k.slice(dir.length + 1).includes('/'),
-        );
-        if (entries.length === 0 && dir !== '') return notFound();
+        if (!this.journal.hasFolder(dir)) return notFound();
         const limit = Math.min(this.pageSize, typeof arg.limit === 'number' ? arg.limit : 2000);
-        return this.page(req, res, dir, 0, limit);
+        return this.page(req, res, this.journal.start(dir, { limit }));
+      }
+      case 'files/list_folder/get_latest_cursor': {
+        const dir = p.toLowerCase();
+        if (!this.journal.hasFolder(dir)) return notFound();
+        return this.json(req, res, 200, { cursor: this.journal.latest(dir) });
       }
       case 'files/list_folder/continue': {
-        let c: { dir: string; offset: number; limit: number };
-        try {
-          c = JSON.parse(Buffer.from(String(arg.cursor), 'base64url').toString('utf8'));
-        } catch {
-          return this.apiError(req, res, 409, 'reset/..', { '.tag': 'reset' });
-        }
-        return this.page(req, res, c.dir, c.offset, c.limit);
+        const c = this.journal.decode(arg.cursor);
+        if (!c) return this.apiError(req, res, 409, 'reset/..', { '.tag': 'reset' });
+        if (c.offset !== undefined) return this.page(req, res, c);
+        if (!this.journal.hasFolder(c.dir)) return notFound();
+        return this.json(req, res, 200, {
+          entries: this.journal.since(c).map((j) => {
+            const f = this.files.get(j.lower);
+            if (f) return this.metadata(f);
+            if (this.journal.folders.has(j.lower)) {
+              return {
+                '.tag': 'folder',
+                name: j.display.split('/').pop(),
+                path_lower: j.lower,
+                path_display: j.display,
+                id: `id:${j.lower}`,
+              };
+            }
+            return {
+              '.tag': 'deleted',
+              name: j.display.split('/').pop(),
+              path_lower: j.lower,
+              path_display: j.display,
+            };
+          }),
+          cursor: this.journal.latest(c.dir),
+          has_more: false,
+        });
       }
     }
   }
 
-  private page(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    dir: string,
-    offset: number,
-    limit: number,
-  ): void {
+  /** Held until something changes in the cursor's folder, or the (capped) timeout. No auth, as on Dropbox. */
+  private longpoll(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, fault?: Fault): void {
+    const text = (status: number, msg: string): void =>
+      this.send(
+        req,
+        res,
+        status,
+        { 'content-type': 'text/plain' },
+        `Error in call to API function "files/list_folder/longpoll": ${msg}`,
+      );
+    if (req.method !== 'POST')
+      return this.send(req, res, 405, { 'content-type': 'text/plain' }, 'method not allowed');
+    if (req.headers.authorization)
+      return text(400, 'Unexpected "Authorization" header: this endpoint takes no authentication.');
+    let arg: { cursor?: unknown; timeout?: unknown };
+    try {
+      arg = JSON.parse(body.toString('utf8'));
+    } catch {
+      return text(400, 'could not decode input as JSON');
+    }
+    const timeout = arg.timeout ?? 30;
+    if (typeof timeout !== 'number' || timeout < 30 || timeout > 480) {
+      return text(400, `request body: timeout: ${String(timeout)} is not within range [30, 480]`);
+    }
+    const answer = (outcome: PollOutcome): void => {
+      if (outcome === 'reset') return this.apiError(req, res, 409, 'reset/..', { '.tag': 'reset' });
+      const backoff = fault && 'backoff' in fault ? { backoff: fault.backoff } : {};
+      this.json(req, res, 200, { changes: outcome === 'changes', ...backoff });
+    };
+    const now = this.journal.poll(arg.cursor);
+    if (now !== 'none' || (fault && 'backoff' in fault)) return answer(now);
+    const cancel = this.journal.wait(arg.cursor, Math.min(timeout * 1000, this.longpollMaxMs), (o) => {
+      if (!res.writableEnded && !res.destroyed) answer(o);
+    });
+    res.on('close', cancel);
+  }
+
+  private page(req: http.IncomingMessage, res: http.ServerResponse, c: Cursor): void {
+    const { dir } = c;
+    const offset = c.offset ?? 0;
+    const limit = c.limit ?? this.pageSize;
     const all = [...this.files.entries()]
       .filter(([k]) => k.startsWith(`${dir}/`) && !k.slice(dir.length + 1).includes('/'))
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([, f]) => f);
     const slice = all.slice(offset, offset + limit);
     const next = offset + slice.length;
+    const more = next < all.length;
     this.json(req, res, 200, {
       entries: slice.map((f) => this.metadata(f)),
-      cursor: Buffer.from(JSON.stringify({ dir, offset: next, limit })).toString('base64url'),
-      has_more: next < all.length,
+      // While paging the cursor is a position; after the last page it asks for changes since the listing.
+      cursor: this.journal.encode(more ? { ...c, offset: next, limit } : { epoch: c.epoch, dir, seq: c.seq }),
+      has_more: more,
     });
   }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineEvent } from '../../src/events/engine-event';
 import { Watched, watch } from './child-process';
-import { startCli } from './run-cli';
+import { startCli, startCliInPty } from './run-cli';
 
 export interface PeerProcess extends Watched {
   port: number;
@@ -30,11 +30,16 @@ export interface PeerSpec {
   extra?: string[];
   /** Where to write the JSONL event log; default `<dir>/../<name>.jsonl`. */
   eventsFile?: string;
+  /** Global options before the command (e.g. `-v`). */
+  global?: string[];
+  /** Run in a pseudo-terminal: stdout and stderr arrive together, escapes included, on `stdout()`. */
+  pty?: boolean;
 }
 
 export async function startPeer(mode: 'seed' | 'leech', name: string, spec: PeerSpec): Promise<PeerProcess> {
   const eventsFile = spec.eventsFile ?? path.join(path.dirname(path.resolve(spec.dir)), `${name}.jsonl`);
   const args = [
+    ...(spec.global ?? []),
     '--events',
     eventsFile,
     mode,
@@ -51,7 +56,7 @@ export async function startPeer(mode: 'seed' | 'leech', name: string, spec: Peer
   for (const p of spec.peers ?? []) args.push('--peer', p);
   if (spec.exitOnDone) args.push('--exit-on-done');
   args.push(...(spec.extra ?? []));
-  const w = watch(startCli(args), name);
+  const w = watch(spec.pty ? startCliInPty(args) : startCli(args), name);
   const proc: PeerProcess = {
     ...w,
     port: 0,

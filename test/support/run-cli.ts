@@ -51,6 +51,25 @@ export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
   });
 }
 
+/**
+ * Start `rxtorrent args…` in a pseudo-terminal (util-linux `script`), as in a user's terminal window:
+ * stdout and stderr are one tty (200 columns), and what the test writes to stdin is typed into it
+ * without being echoed. Everything it printed arrives on the returned process's stdout, escapes and all.
+ */
+export function startCliInPty(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess {
+  const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
+  const command = `stty -echo cols 200 rows 50; exec ${[process.execPath, BIN, ...args].map(quote).join(' ')}`;
+  // -e: script exits with the program's exit code; -f: flush at once; output file: none.
+  return spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
 /** A fresh temp folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'rxt-'): { dir: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -93,7 +93,7 @@ export function useSwarmLab(prefix: string): SwarmLab {
   });
   afterAll(async () => {
     await tracker?.stop();
-    tmp?.cleanup();
+    if (!process.env.RXTORRENT_KEEP_TMP) tmp?.cleanup();
   });
   return {
     get dir() {

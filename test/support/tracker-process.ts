@@ -4,7 +4,7 @@
  */
 import { ChildProcess } from 'node:child_process';
 import { watch } from './child-process';
-import { startCli } from './run-cli';
+import { startCli, startCliInPty } from './run-cli';
 
 export interface TrackerProcess {
   child: ChildProcess;
@@ -23,12 +23,16 @@ export interface TrackerProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * With `pty`, it runs in a pseudo-terminal: stdout and stderr arrive together on `stdout()`.
+ * `startTimeoutMs` bounds the wait for "tracker listening" (forking `--workers` on a busy machine is slow).
+ */
 export async function startTracker(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  startTimeoutMs = 10_000,
+  opts: { pty?: boolean; startTimeoutMs?: number } = {},
 ): Promise<TrackerProcess> {
-  const child = startCli(args, { env });
+  const child = opts.pty ? startCliInPty(args, { env }) : startCli(args, { env });
   const w = watch(child, 'tracker');
   const code = (c: number | string | null): number | null => (typeof c === 'number' ? c : null);
   const proc: TrackerProcess = {
@@ -42,7 +46,9 @@ export async function startTracker(
     stop: () => w.kill(3000).then(code),
   };
   try {
-    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/, { timeoutMs: startTimeoutMs });
+    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/, {
+      timeoutMs: opts.startTimeoutMs ?? 10_000,
+    });
     proc.port = Number(m[1]);
   } catch (err) {
     await proc.stop();

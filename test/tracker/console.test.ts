@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { describeClient, humanBytes } from '../../src/tracker/console';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
+import { screenLines } from '../support/terminal-screen';
 import { makeTorrent, publish, TestTorrent } from '../support/tracker-fixtures';
 import { announceOk, httpGet, id20 } from '../support/tracker-http';
 import { startTracker, TrackerProcess } from '../support/tracker-process';
@@ -28,18 +29,12 @@ afterEach(async () => {
 });
 afterAll(() => tmp.cleanup());
 
-async function tracker(extra: string[] = [], global: string[] = []): Promise<TrackerProcess> {
-  const p = await startTracker([
-    ...global,
-    '--store-dir',
-    store,
-    'tracker',
-    '-p',
-    '0',
-    '--host',
-    '127.0.0.1',
-    ...extra,
-  ]);
+async function tracker(extra: string[] = [], global: string[] = [], pty = false): Promise<TrackerProcess> {
+  const p = await startTracker(
+    [...global, '--store-dir', store, 'tracker', '-p', '0', '--host', '127.0.0.1', ...extra],
+    {},
+    { pty },
+  );
   running.push(p);
   return p;
 }
@@ -159,6 +154,41 @@ describe('tracker console through a pipe', () => {
       `/announce?info_hash=${'%AA'.repeat(20)}&peer_id=${'%BB'.repeat(20)}&port=1`,
     );
     expect(r.body.toString()).toBe('d14:failure reason20:unregistered torrente');
+  });
+});
+
+describe('tracker console on a terminal', () => {
+  /** `tracker> lis` as readline draws it: the prompt, a cursor move, the typed text. */
+  const PROMPT_LIS = new RegExp(`tracker> (?:${String.fromCharCode(27)}\\[[\\d;]*[A-Za-z])*lis`);
+
+  it('on a terminal, -v event lines go above the prompt, which keeps what was typed', async () => {
+    const p = await tracker([], ['-v'], true);
+    await p.waitFor(/tracker> /);
+    p.child.stdin?.write('lis'); // typed, not yet entered
+    await p.waitFor(PROMPT_LIS);
+    for (const port of [6891, 6892]) {
+      await announceOk(
+        { host: '127.0.0.1', port: p.port },
+        { infoHash: alpha.meta.infoHash, peerId: id20('-LT2080-', port), port, left: 0, event: 'started' },
+      );
+      await p.waitFor(new RegExp(`tracker PeerJoined .*peer=127\\.0\\.0\\.1:${port}`));
+    }
+    await p.waitFor(new RegExp(`PeerJoined .*6892[^]*${PROMPT_LIS.source}`));
+    let rows = screenLines(p.stdout());
+    expect(rows.filter((r) => r.includes('tracker>'))).toEqual(['tracker> lis']);
+    expect(rows.at(-1)).toBe('tracker> lis');
+    expect(rows.filter((r) => / tracker PeerJoined /.test(r))).toHaveLength(2);
+    expect(
+      rows.filter((r) => / tracker PeerJoined /.test(r) && !/^\d{4}-\d\d-\d\dT\S+ tracker /.test(r)),
+    ).toEqual([]);
+
+    p.child.stdin?.write('t\r'); // Enter: `list` runs
+    await p.waitFor(/alpha\.bin\s+\S+\s+2\s+0\s+0[^]*tracker> \S*$/);
+    rows = screenLines(p.stdout());
+    expect(rows).toContain('tracker> list');
+    expect(rows.at(-1)).toBe('tracker>');
+    p.child.stdin?.write('exit\r');
+    expect(await p.exited).toBe(0);
   });
 });
 

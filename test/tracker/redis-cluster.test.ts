@@ -31,7 +31,7 @@ describeWithTools(['redis'], 'tracker processes sharing one Redis', () => {
     const p = await startTracker(
       ['--store-dir', tmp.dir, 'tracker', '--no-console', '-p', '0', '--host', '127.0.0.1', ...extra],
       {},
-      30_000,
+      { startTimeoutMs: 30_000 },
     );
     procs.push(p);
     return p;

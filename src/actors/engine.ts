@@ -1,0 +1,247 @@
+/**
+ * The engine: one per process, the root every torrent runs under (libtorrent's session, Transmission's
+ * daemon core).
+ *
+ * Owns: the listen socket and routing each incoming connection to its torrent by the info-hash in its
+ * handshake (an unknown one is closed without a reply and counted); the hash worker pool; the read-buffer
+ * budget for uploads; the process-wide rate buckets; the global connection cap; the peer id; dialling
+ * peers for torrents; and the set of torrents, which are added, paused, resumed and removed while it
+ * runs. Every torrent's events come out of one stream, each naming its torrent.
+ *
+ * Routing is by a lookup from info-hash to torrent, and the listener hands over anything that is not a
+ * plain handshake through one hook (`onOther`), so an encrypted handshake — which names its torrent only
+ * through a hash of the info-hash — plugs in as another lookup, not a rewrite.
+ *
+ * @example
+ *   const engine = new Engine({ port: 6881 });
+ *   await engine.start();
+ *   const t = engine.add({ meta, dir: 'downloads', mode: 'leech', trackers: meta.announceList });
+ *   await t.start();
+ *   engine.events$.subscribe((e) => console.log(e.type, e.torrent));
+ */
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Observable, Subject, Subscription } from 'rxjs';
+import { PeerTransport } from './peer-connection';
+import { Torrent, TorrentOptions } from './torrent';
+import { BufferPool } from '../core/buffer-pool';
+import { TokenBucket } from '../core/token-bucket';
+import { EventInput } from '../events/engine-event';
+import type { Handshake } from '../protocol/wire-codec';
+import { HashPool } from '../streams/hash-pool';
+import { PeerListener } from '../streams/peer-listener';
+import { addressKey } from '../core/peer-list';
+
+export interface EngineOptions {
+  /** Listen port for peers (0: any free port). */
+  port: number;
+  /** Listen address; default all interfaces. */
+  bind?: string;
+  peerId?: Buffer;
+  /** Connections across all torrents (default 500). */
+  maxConnections?: number;
+  /** Process-wide limits (`--max-down`, `--max-up`); unlimited when absent. */
+  downBucket?: TokenBucket;
+  upBucket?: TokenBucket;
+  pool?: HashPool;
+  /** Bytes of piece buffers all upload caches together may hold (default 64 MiB). */
+  readBudgetBytes?: number;
+  clock?: () => number;
+  random?: () => number;
+}
+
+export interface EngineStats {
+  torrents: number;
+  connections: number;
+  /** Incoming handshakes for an info-hash we do not serve (closed without a reply). */
+  unknownInfoHash: number;
+  /** Incoming connections dropped before a handshake (garbage, silence, refused at the cap). */
+  droppedIncoming: number;
+}
+
+/** A fresh peer id in Azureus style: `-RX0100-` and 12 random characters. */
+export function newPeerId(): Buffer {
+  return Buffer.concat([
+    Buffer.from('-RX0100-'),
+    Buffer.from(randomBytes(12).toString('base64url').slice(0, 12)),
+  ]);
+}
+
+export class Engine {
+  readonly peerId: Buffer;
+  readonly pool: HashPool;
+  readonly downBucket: TokenBucket;
+  readonly upBucket: TokenBucket;
+  private readonly ownPool: boolean;
+  private readonly buffers: BufferPool;
+  private readonly byHash = new Map<string, Torrent>();
+  private readonly subs = new Map<string, Subscription>();
+  private readonly events = new Subject<EventInput>();
+  /** Every torrent's events and the engine's own, in one stream. */
+  readonly events$: Observable<EventInput> = this.events.asObservable();
+  private readonly listener: PeerListener;
+  private readonly clock: () => number;
+  private readonly random: () => number;
+  private readonly maxConnections: number;
+  private readonly localAddresses = new Set(['127.0.0.1', '::1', '0.0.0.0', '::']);
+  private connections = 0;
+  private counters = { unknownInfoHash: 0, droppedIncoming: 0 };
+  private stopped = false;
+
+  constructor(private readonly o: EngineOptions) {
+    this.peerId = o.peerId ?? newPeerId();
+    this.pool = o.pool ?? new HashPool();
+    this.ownPool = !o.pool;
+    this.buffers = new BufferPool(o.readBudgetBytes ?? 64 * 1024 * 1024);
+    this.clock = o.clock ?? Date.now;
+    this.random = o.random ?? Math.random;
+    this.maxConnections = o.maxConnections ?? 500;
+    const now = this.clock();
+    this.downBucket = o.downBucket ?? new TokenBucket(0);
+    this.upBucket = o.upBucket ?? new TokenBucket(0);
+    this.downBucket.reserve(0, now);
+    this.upBucket.reserve(0, now);
+    for (const list of Object.values(os.networkInterfaces()))
+      for (const a of list ?? []) this.localAddresses.add(a.address);
+    this.listener = new PeerListener({
+      port: o.port,
+      host: o.bind,
+      onPlain: (socket, hs, rest) =>
+        this.route(socket, hs, { stream: socket, prelude: rest, encryption: 'none' }),
+    });
+    this.listener.events$.subscribe((e) => {
+      if (e.type === 'ListenError')
+        return this.emit({ category: 'error', type: 'ListenError', level: 'error', message: e.message });
+      this.counters.droppedIncoming++;
+      this.refused(e.address, e.why);
+    });
+  }
+
+  /** The listen port (after `start()`). */
+  get port(): number {
+    return this.listener.port;
+  }
+
+  async start(): Promise<void> {
+    await this.listener.listen();
+    this.emit({ category: 'peer', type: 'Listening', port: this.port, address: this.o.bind ?? '0.0.0.0' });
+  }
+
+  /** Adds a torrent (not started: call `start()` on it). Throws if that info-hash is already here. */
+  add(opts: TorrentOptions): Torrent {
+    const hex = opts.meta.infoHashHex;
+    if (this.byHash.has(hex)) throw new Error(`torrent ${opts.meta.name} (${hex}) is already added`);
+    const t = new Torrent(opts, {
+      peerId: this.peerId,
+      pool: this.pool,
+      buffers: this.buffers,
+      port: () => this.port,
+      downBucket: this.downBucket,
+      upBucket: this.upBucket,
+      clock: this.clock,
+      random: this.random,
+      localAddresses: this.localAddresses,
+      slots: () => this.maxConnections - this.connections,
+      connect: (ip, port) => this.connect(ip, port),
+      counted: (d) => (this.connections += d),
+    });
+    this.byHash.set(hex, t);
+    this.subs.set(
+      hex,
+      t.events$.subscribe((e) => this.events.next(e)),
+    );
+    return t;
+  }
+
+  get(infoHashHex: string): Torrent | undefined {
+    return this.byHash.get(infoHashHex);
+  }
+
+  torrents(): Torrent[] {
+    return [...this.byHash.values()];
+  }
+
+  /** Stops a torrent and forgets it; with `deleteData`, its files (and resume file) go too. */
+  async remove(infoHashHex: string, opts: { deleteData?: boolean } = {}): Promise<void> {
+    const t = this.byHash.get(infoHashHex);
+    if (!t) return;
+    this.byHash.delete(infoHashHex);
+    await t.stop();
+    this.subs.get(infoHashHex)?.unsubscribe();
+    this.subs.delete(infoHashHex);
+    if (opts.deleteData) {
+      const root = path.resolve(t.o.dir, t.meta.name);
+      await fsp.rm(root, { recursive: true, force: true });
+      await fsp.rm(path.join(path.resolve(t.o.dir), `.${t.meta.name}.rxresume`), { force: true });
+    }
+    this.emit({
+      category: 'engine',
+      type: 'TorrentRemoved',
+      torrent: infoHashHex,
+      deletedData: opts.deleteData === true,
+    });
+  }
+
+  stats(): EngineStats {
+    return { torrents: this.byHash.size, connections: this.connections, ...this.counters };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.listener.close();
+    await Promise.all([...this.byHash.values()].map((t) => t.stop().catch(() => undefined)));
+    for (const s of this.subs.values()) s.unsubscribe();
+    if (this.ownPool) await this.pool.close();
+    this.events.complete();
+  }
+
+  /** Every torrent's `PeerTransport` for an outgoing connection (plain TCP, 10 s to connect). */
+  private connect(ip: string, port: number): Promise<PeerTransport> {
+    return new Promise((resolve, reject) => {
+      if (this.stopped) return reject(new Error('engine stopped'));
+      const socket = net.connect({ host: ip, port });
+      socket.setTimeout(10_000);
+      const fail = (why: string): void => {
+        socket.destroy();
+        reject(new Error(why));
+      };
+      socket.once('error', (err) => fail(err.message));
+      socket.once('timeout', () => fail('connect timeout'));
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('timeout');
+        resolve({ stream: socket, encryption: 'none' });
+      });
+    });
+  }
+
+  /** An incoming handshake: to its torrent, or closed without a reply. */
+  private route(socket: net.Socket, hs: Handshake, transport: PeerTransport): void {
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const key = addressKey(ip, socket.remotePort ?? 0);
+    const hex = hs.infoHash.toString('hex');
+    const t = this.byHash.get(hex);
+    if (!t || this.stopped || this.connections >= this.maxConnections) {
+      if (!t) this.counters.unknownInfoHash++;
+      else this.counters.droppedIncoming++;
+      socket.destroy();
+      this.refused(key, t ? 'connection limit reached' : `unexpected info-hash ${hex}`);
+      return;
+    }
+    t.acceptIncoming(transport, hs, key, ip);
+  }
+
+  /** An incoming connection closed before it reached a torrent: a debug event (floods cost no more). */
+  private refused(peer: string, reason: string): void {
+    this.emit({ category: 'peer', type: 'IncomingRefused', level: 'debug', peer, reason });
+  }
+
+  private emit(e: EventInput): void {
+    this.events.next(e);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A torrent's open connections: creating the PeerConnection actor for each dialled or accepted
+ * transport, forwarding its events to the torrent's inbox, and counting it against the engine's cap.
+ *
+ * Owns: the map from address key to connection and the order of the first messages — the torrent hears
+ * `Attached` before any event of the connection, because the connection starts only after both
+ * subscriptions exist. Does not own: which peers to dial or accept (the torrent's logic decides) or the
+ * protocol (the connection's own actor).
+ */
+import { PeerConnection, PeerTransport } from './peer-connection';
+import type { TokenBucket } from '../core/token-bucket';
+import type { TorrentIn } from '../core/torrent-transition';
+import type { BitSet, Handshake, PieceGeometry } from '../protocol/wire-codec';
+
+export class TorrentConnections {
+  private readonly conns = new Map<string, PeerConnection>();
+
+  constructor(
+    private readonly o: {
+      infoHash: Buffer;
+      peerId: Buffer;
+      geometry: PieceGeometry;
+      ourBitfield: () => BitSet;
+      clock: () => number;
+      downBucket?: TokenBucket;
+      upBucket?: TokenBucket;
+      inbox: (m: TorrentIn) => void;
+      counted: (delta: 1 | -1) => void;
+    },
+  ) {}
+
+  get(key: string): PeerConnection | undefined {
+    return this.conns.get(key);
+  }
+
+  open(key: string, transport: PeerTransport, outgoing: boolean, handshake?: Handshake): void {
+    transport.stream.on('error', () => undefined); // reported through the connection's events
+    const conn = new PeerConnection({
+      transport,
+      address: key,
+      outgoing,
+      remoteHandshake: handshake,
+      infoHash: this.o.infoHash,
+      peerId: this.o.peerId,
+      geometry: this.o.geometry,
+      ourBitfield: this.o.ourBitfield,
+      clock: this.o.clock,
+      downBucket: this.o.downBucket,
+      upBucket: this.o.upBucket,
+      autoStart: false,
+    });
+    this.conns.get(key)?.close('replaced by a new connection', false);
+    this.conns.set(key, conn);
+    this.o.counted(1);
+    conn.events$.subscribe((event) => {
+      if (event.type === 'PeerClosed') {
+        if (this.conns.get(key) === conn) this.conns.delete(key);
+        this.o.counted(-1);
+      }
+      this.o.inbox({ type: 'Peer', key, conn, event });
+    });
+    this.o.inbox({ type: 'Attached', key, conn, outgoing });
+    conn.start();
+  }
+
+  closeAll(reason: string): void {
+    for (const c of [...this.conns.values()]) c.close(reason, false);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * What a torrent is given: its options (from the CLI, serve's state or the RPC) and the services the
+ * engine lends every torrent.
+ */
+import type { PeerTransport } from './peer-connection';
+import type { BufferPool } from '../core/buffer-pool';
+import type { TokenBucket } from '../core/token-bucket';
+import type { Metainfo } from '../protocol/metainfo';
+import type { PeerAddress } from '../protocol/tracker-codec';
+import type { HashPool } from '../streams/hash-pool';
+
+/** What the engine lends every torrent. */
+export interface TorrentServices {
+  peerId: Buffer;
+  pool: HashPool;
+  buffers: BufferPool;
+  /** The engine's listen port (announced to trackers). */
+  port: () => number;
+  downBucket?: TokenBucket;
+  upBucket?: TokenBucket;
+  clock: () => number;
+  random: () => number;
+  localAddresses: ReadonlySet<string>;
+  /** Connections the engine's global cap still allows. */
+  slots: () => number;
+  /** Open a connection to a peer (plain TCP today; the engine decides encryption). */
+  connect: (ip: string, port: number, infoHash: Buffer) => Promise<PeerTransport>;
+  /** A connection of this torrent opened (+1) or closed (−1). */
+  counted: (delta: 1 | -1) => void;
+}
+
+export interface TorrentOptions {
+  meta: Metainfo;
+  /** Data folder (the torrent's files are `dir/name…`). */
+  dir: string;
+  mode: 'seed' | 'leech';
+  /** Announce tiers (BEP 12); empty = no tracker. */
+  trackers: string[][];
+  /** Peers to dial besides the trackers' (`--peer host:port`). */
+  peers?: PeerAddress[];
+  maxPeers?: number;
+  uploadSlots?: number;
+  /** Hash every piece before starting, whatever the resume file says (`--verify`). */
+  verify?: boolean;
+  /** Resume file path; default `<dir>/.<name>.rxresume`; `false`: none. */
+  resumeFile?: string | false;
+  /** Save the resume file this often when something changed (default 5 s). */
+  resumeIntervalMs?: number;
+  /** Announce interval floor (default 30 s); the retry backoff scales with it. */
+  minAnnounceIntervalMs?: number;
+}

@@ -1,0 +1,389 @@
+/**
+ * One peer connection's protocol logic, as a transition: BEP 3 with BEP 6 (fast) when both sides set
+ * the bit, and the BEP 10 envelope (extended messages are passed up, not interpreted here).
+ *
+ * Owns: the handshake step, the first-message rules, choke/interest state both ways, keep-alive and idle
+ * deadlines, validating every frame against the torrent (`validateMessage`), the bounded queue of the
+ * peer's requests and how many of them are being read, request-flood and unrequested-block counters,
+ * byte counters and rate meters. Does not own: the socket (src/actors/peer-connection.ts performs the
+ * effects), which blocks to ask for (the scheduler), whether a block is good (the verifier), or reading
+ * piece data (the uploader answers `PeerWantsBlock` with `SendBlock`).
+ *
+ * Shape (STYLE.md): commands and facts in, `{ state, effects, events }` out. The state object is mutable
+ * and owned by exactly one actor (it carries rate meters and a request queue touched per block); every
+ * effect is data — `Write`, `WriteRequests`, `SendPiece`, `Pump`, `Close` — so the logic is tested
+ * without sockets. Any protocol violation ends the connection with one `PeerClosed` event.
+ */
+import {
+  BitSet,
+  Handshake,
+  PieceGeometry,
+  WireMessage,
+  supportsExtensions,
+  supportsFast,
+  validateMessage,
+} from '../protocol/wire-codec';
+import type { BlockSpan } from './piece-picker';
+import { RateMeter } from './rate-meter';
+import type { Step } from './step';
+
+export type PeerCommand =
+  | { type: 'RequestBlocks'; spans: readonly BlockSpan[] }
+  | { type: 'CancelBlock'; span: BlockSpan }
+  | { type: 'SendHave'; index: number }
+  | { type: 'Choke' }
+  | { type: 'Unchoke' }
+  | { type: 'SetInterested'; interested: boolean }
+  | { type: 'SendBlock'; span: BlockSpan; data: Buffer }
+  | { type: 'BlockUnavailable'; span: BlockSpan }
+  | { type: 'SendExtended'; id: number; payload: Buffer }
+  | { type: 'Close'; reason: string };
+
+/** Facts the runtime feeds in (stamped with the injected clock's `now`). */
+export type PeerInput =
+  | { type: 'GotFrame'; frame: WireMessage | Handshake; now: number }
+  | { type: 'WireFailed'; reason: string; violation: boolean }
+  | { type: 'Tick'; now: number }
+  /** Answer to a `Pump` effect: whether the socket has room for more upload data. */
+  | { type: 'Pump'; canSend: boolean }
+  /** A `SendPiece` effect was carried out (after any upload-limit wait); `sent` false if the socket was gone. */
+  | { type: 'PieceSent'; bytes: number; sent: boolean; now: number };
+
+export type PeerIn = PeerCommand | PeerInput;
+
+export type PeerEvent =
+  | { type: 'PeerHandshaked'; peerId: Buffer; fast: boolean; extensions: boolean; reserved: Buffer }
+  | { type: 'PeerGotBitfield'; bits: BitSet }
+  | { type: 'PeerGotHave'; index: number }
+  | { type: 'PeerGotHaveAll' }
+  | { type: 'PeerGotAllowedFast'; index: number }
+  | { type: 'PeerChokedUs' }
+  | { type: 'PeerUnchokedUs' }
+  | { type: 'PeerInterested' }
+  | { type: 'PeerNotInterested' }
+  | { type: 'PeerSentBlock'; span: BlockSpan; data: Buffer }
+  | { type: 'PeerRejected'; span: BlockSpan }
+  | { type: 'PeerWantsBlock'; span: BlockSpan }
+  | { type: 'PeerSentExtended'; id: number; payload: Buffer }
+  | { type: 'PeerSentPort'; port: number }
+  | { type: 'PeerClosed'; reason: string; violation: boolean };
+
+export type PeerEffect =
+  | { type: 'Write'; message: WireMessage }
+  /** Several requests in one socket write (corked). */
+  | { type: 'WriteRequests'; spans: readonly BlockSpan[] }
+  | { type: 'SendHandshake' }
+  /** Send a block, after waiting for upload tokens when a limit is set; answer with `PieceSent`. */
+  | { type: 'SendPiece'; span: BlockSpan; data: Buffer }
+  /** Ask the runtime whether the socket has room; it answers with a `Pump` message. */
+  | { type: 'Pump' }
+  | { type: 'Close' };
+
+export interface PeerConfig {
+  geometry: PieceGeometry;
+  /** Our reserved bytes (BEP 6 / BEP 10 bits). */
+  reserved: Buffer;
+  ourPeerId: Buffer;
+  outgoing: boolean;
+  /** Our pieces, for the first message. */
+  ourBitfield: () => BitSet;
+  /** Most peer requests queued at once (we advertise 250 as `reqq` once BEP 10 is on; default 256). */
+  maxQueuedRequests: number;
+  idleTimeoutMs: number;
+}
+
+export const KEEPALIVE_MS = 90_000;
+/** Blocks being read for this peer at once. */
+export const MAX_READS_IN_FLIGHT = 4;
+/** Requests refused (choked or queue full) since we last unchoked the peer before we call it a flood. */
+export const MAX_EXCESS_REQUESTS = 10_000;
+
+export interface PeerState {
+  readonly config: PeerConfig;
+  peerId: Buffer | null;
+  fast: boolean;
+  extensions: boolean;
+  handshaked: boolean;
+  amChoking: boolean;
+  amInterested: boolean;
+  peerChoking: boolean;
+  peerInterested: boolean;
+  closed: boolean;
+  downloaded: number;
+  uploaded: number;
+  readonly downRate: RateMeter;
+  readonly upRate: RateMeter;
+  lastReceived: number;
+  lastSent: number;
+  readonly handshakeDeadline: number;
+  /** The peer's requests waiting to be read (12-byte spans; bounded by maxQueuedRequests). */
+  readonly uploads: BlockSpan[];
+  readsInFlight: number;
+  gotFirstMessage: boolean;
+  /** The first message was BITFIELD, HAVE ALL or HAVE NONE (so a later one is an update, not a violation). */
+  openedWithPieces: boolean;
+  excessRequests: number;
+}
+
+export function initialPeerState(config: PeerConfig, now: number, handshakeTimeoutMs: number): PeerState {
+  return {
+    config,
+    peerId: null,
+    fast: false,
+    extensions: false,
+    handshaked: false,
+    amChoking: true,
+    amInterested: false,
+    peerChoking: true,
+    peerInterested: false,
+    closed: false,
+    downloaded: 0,
+    uploaded: 0,
+    downRate: new RateMeter({ start: now }),
+    upRate: new RateMeter({ start: now }),
+    lastReceived: now,
+    lastSent: now,
+    // A silent socket still holds one of the few connection slots: it gets seconds, not minutes.
+    handshakeDeadline: now + handshakeTimeoutMs,
+    uploads: [],
+    readsInFlight: 0,
+    gotFirstMessage: false,
+    openedWithPieces: false,
+    excessRequests: 0,
+  };
+}
+
+type PeerStep = Step<PeerState, PeerEffect, PeerEvent>;
+
+/** Collects effects and events for one step. */
+class Out {
+  readonly effects: PeerEffect[] = [];
+  readonly events: PeerEvent[] = [];
+  constructor(readonly s: PeerState) {}
+  write(message: WireMessage): void {
+    this.effects.push({ type: 'Write', message });
+  }
+  emit(e: PeerEvent): void {
+    this.events.push(e);
+  }
+  close(reason: string, violation: boolean): void {
+    if (this.s.closed) return;
+    this.s.closed = true;
+    this.s.uploads.length = 0;
+    this.events.push({ type: 'PeerClosed', reason, violation });
+    this.effects.push({ type: 'Close' });
+  }
+  step(): PeerStep {
+    return { state: this.s, effects: this.effects, events: this.events };
+  }
+}
+
+const NOTHING: PeerStep['effects'] = [];
+
+export function peerTransition(s: PeerState, m: PeerIn): PeerStep {
+  if (s.closed) return { state: s, effects: NOTHING };
+  const out = new Out(s);
+  switch (m.type) {
+    case 'GotFrame':
+      s.lastReceived = m.now;
+      if (m.frame.type === 'Handshake') onHandshake(out, m.frame);
+      else onMessage(out, m.frame, m.now);
+      break;
+    case 'WireFailed':
+      out.close(m.reason, m.violation);
+      break;
+    case 'Tick':
+      onTick(out, m.now);
+      break;
+    case 'Pump':
+      pump(out, m.canSend);
+      break;
+    case 'PieceSent':
+      s.readsInFlight--;
+      if (m.sent) {
+        s.uploaded += m.bytes;
+        s.upRate.add(m.bytes, m.now);
+        s.lastSent = m.now;
+      }
+      out.effects.push({ type: 'Pump' });
+      break;
+    default:
+      onCommand(out, m);
+  }
+  return out.step();
+}
+
+function onCommand(out: Out, c: PeerCommand): void {
+  const s = out.s;
+  switch (c.type) {
+    case 'RequestBlocks':
+      if (c.spans.length > 0) out.effects.push({ type: 'WriteRequests', spans: c.spans });
+      return;
+    case 'CancelBlock':
+      return out.write({ type: 'Cancel', ...c.span });
+    case 'SendHave':
+      return out.write({ type: 'Have', index: c.index });
+    case 'Choke':
+      if (s.amChoking) return;
+      s.amChoking = true;
+      out.write({ type: 'Choke' });
+      // Without BEP 6 a choke silently drops their queue; with it, each request gets a reject.
+      for (const span of s.uploads.splice(0)) if (s.fast) out.write({ type: 'Reject', ...span });
+      return;
+    case 'Unchoke':
+      if (!s.amChoking) return;
+      s.amChoking = false;
+      s.excessRequests = 0; // requests that raced earlier chokes are forgiven
+      out.write({ type: 'Unchoke' });
+      return;
+    case 'SetInterested':
+      if (s.amInterested === c.interested) return;
+      s.amInterested = c.interested;
+      out.write({ type: c.interested ? 'Interested' : 'NotInterested' });
+      return;
+    case 'SendBlock':
+      // Choked since it was asked for: a fast peer still gets it (it can reject on its side), others not.
+      if (s.amChoking && !s.fast) {
+        s.readsInFlight--;
+        out.effects.push({ type: 'Pump' });
+        return;
+      }
+      out.effects.push({ type: 'SendPiece', span: c.span, data: c.data });
+      return;
+    case 'BlockUnavailable':
+      s.readsInFlight--;
+      if (s.fast) out.write({ type: 'Reject', ...c.span });
+      out.effects.push({ type: 'Pump' });
+      return;
+    case 'SendExtended':
+      if (s.extensions) out.write({ type: 'Extended', id: c.id, payload: c.payload });
+      return;
+    case 'Close':
+      return out.close(c.reason, false);
+  }
+}
+
+function onHandshake(out: Out, h: Handshake): void {
+  const s = out.s;
+  if (s.handshaked) return out.close('protocol error: second handshake', true);
+  if (h.peerId.equals(s.config.ourPeerId)) return out.close('connected to ourselves', false);
+  s.peerId = Buffer.from(h.peerId);
+  s.fast = supportsFast(h.reserved) && supportsFast(s.config.reserved);
+  s.extensions = supportsExtensions(h.reserved) && supportsExtensions(s.config.reserved);
+  if (!s.config.outgoing) out.effects.push({ type: 'SendHandshake' });
+  s.handshaked = true;
+  out.emit({
+    type: 'PeerHandshaked',
+    peerId: s.peerId,
+    fast: s.fast,
+    extensions: s.extensions,
+    reserved: Buffer.from(h.reserved),
+  });
+  const bits = s.config.ourBitfield();
+  if (s.fast && bits.isComplete()) out.write({ type: 'HaveAll' });
+  else if (s.fast && bits.isEmpty()) out.write({ type: 'HaveNone' });
+  else if (!bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
+}
+
+function onMessage(out: Out, f: WireMessage, now: number): void {
+  const s = out.s;
+  if (!s.handshaked) return out.close('protocol error: message before the handshake', true);
+  const bad = validateMessage(f, s.config.geometry);
+  if (bad) return out.close(`protocol error: ${bad.message}`, true);
+  const first = !s.gotFirstMessage;
+  if (f.type !== 'KeepAlive') s.gotFirstMessage = true;
+  switch (f.type) {
+    case 'KeepAlive':
+    case 'Suggest':
+      return;
+    case 'Port':
+      return out.emit({ type: 'PeerSentPort', port: f.port });
+    case 'Extended':
+      return out.emit({ type: 'PeerSentExtended', id: f.id, payload: f.payload });
+    case 'Bitfield':
+    case 'HaveAll':
+    case 'HaveNone':
+      // BEP 3/6 want these first. aria2, having opened with one, later sends a fresh BITFIELD (or HAVE
+      // ALL) instead of a run of HAVEs: take that as an update. Without an opening one it is a violation.
+      if (first) s.openedWithPieces = true;
+      else if (!s.openedWithPieces)
+        return out.close(`protocol error: ${f.type} after the first message`, true);
+      else if (f.type === 'HaveNone') return;
+      if (f.type === 'Bitfield')
+        out.emit({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, s.config.geometry.pieceCount) });
+      else if (f.type === 'HaveAll') out.emit({ type: 'PeerGotHaveAll' });
+      return;
+    case 'Have':
+      return out.emit({ type: 'PeerGotHave', index: f.index });
+    case 'AllowedFast':
+      return out.emit({ type: 'PeerGotAllowedFast', index: f.index });
+    case 'Choke':
+      s.peerChoking = true;
+      return out.emit({ type: 'PeerChokedUs' });
+    case 'Unchoke':
+      s.peerChoking = false;
+      return out.emit({ type: 'PeerUnchokedUs' });
+    case 'Interested':
+      s.peerInterested = true;
+      return out.emit({ type: 'PeerInterested' });
+    case 'NotInterested':
+      s.peerInterested = false;
+      return out.emit({ type: 'PeerNotInterested' });
+    case 'Request':
+      return onRequest(out, { index: f.index, begin: f.begin, length: f.length });
+    case 'Cancel': {
+      // Only an exact match of a queued request is removed; a cancel for anything else raced its answer.
+      const i = s.uploads.findIndex(
+        (u) => u.index === f.index && u.begin === f.begin && u.length === f.length,
+      );
+      if (i >= 0) s.uploads.splice(i, 1);
+      return;
+    }
+    case 'Reject':
+      if (!s.fast) return out.close('protocol error: reject without the fast extension', true);
+      return out.emit({ type: 'PeerRejected', span: { index: f.index, begin: f.begin, length: f.length } });
+    case 'Piece':
+      s.downloaded += f.block.length;
+      s.downRate.add(f.block.length, now);
+      return out.emit({
+        type: 'PeerSentBlock',
+        span: { index: f.index, begin: f.begin, length: f.block.length },
+        data: f.block,
+      });
+  }
+}
+
+function onRequest(out: Out, span: BlockSpan): void {
+  const s = out.s;
+  if (s.amChoking || s.uploads.length >= s.config.maxQueuedRequests) {
+    // Requests while choked may race a choke, and a fast peer may overrun the queue a little: answer with
+    // a reject when we can. A flood far past either (every reject is a queued write, so a peer that never
+    // reads would grow our send buffer without bound) is an attack.
+    if (++s.excessRequests > MAX_EXCESS_REQUESTS) return out.close('request flood', true);
+    if (s.fast) out.write({ type: 'Reject', ...span });
+    return;
+  }
+  s.uploads.push(span);
+  out.effects.push({ type: 'Pump' });
+}
+
+/** Hands queued requests to the uploader while the socket has room and few reads are pending. */
+function pump(out: Out, canSend: boolean): void {
+  const s = out.s;
+  if (!canSend) return;
+  while (s.uploads.length > 0 && s.readsInFlight < MAX_READS_IN_FLIGHT) {
+    const span = s.uploads.shift() as BlockSpan;
+    s.readsInFlight++;
+    out.emit({ type: 'PeerWantsBlock', span });
+  }
+}
+
+function onTick(out: Out, now: number): void {
+  const s = out.s;
+  if (!s.handshaked && now > s.handshakeDeadline) return out.close('handshake timeout', false);
+  if (now - s.lastReceived > s.config.idleTimeoutMs) return out.close('idle timeout', false);
+  if (s.handshaked && now - s.lastSent > KEEPALIVE_MS) {
+    s.lastSent = now;
+    out.write({ type: 'KeepAlive' });
+  }
+}
