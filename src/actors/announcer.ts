@@ -48,7 +48,9 @@ import {
   buildAnnounceQuery,
   decodeAnnounceReply,
 } from '../protocol/tracker-codec';
-import { UdpTrackerClient } from './udp-announce';
+import { AnnounceFields, UdpTrackerClient, defaultUdpClient, udpAnnounce } from './udp-announce';
+
+export type { AnnounceFields } from './udp-announce';
 
 export const ANNOUNCE_TIMEOUT_MS = 15_000;
 export const STOP_TIMEOUT_MS = 3_000;
@@ -88,20 +90,6 @@ export interface AnnouncerOptions {
   udpRetransmitBaseMs?: number;
 }
 
-/** What an announce says, for requesters that do not speak an HTTP query (UDP). */
-export interface AnnounceFields {
-  infoHash: Uint8Array;
-  peerId: Uint8Array;
-  port: number;
-  uploaded: number;
-  downloaded: number;
-  left: number;
-  event: AnnounceEvent;
-  numwant: number;
-  /** The announcer's `key` as a 32-bit number (BEP 15 carries it as one). */
-  key: number;
-}
-
 /** One announce over the network: resolves with the decoded reply (+ warning) or rejects with an Error. */
 export type AnnounceRequester = (
   url: string,
@@ -109,34 +97,6 @@ export type AnnounceRequester = (
   timeoutMs: number,
   fields: AnnounceFields,
 ) => { result: Promise<{ reply: DecodedAnnounceReply; warning?: string }>; cancel: () => void };
-
-let sharedUdp: UdpTrackerClient | null = null;
-
-/** The process's UDP tracker client (its sockets are unref'd: it never keeps the process alive). */
-export function defaultUdpClient(): UdpTrackerClient {
-  sharedUdp ??= new UdpTrackerClient();
-  return sharedUdp;
-}
-
-/** A requester that speaks BEP 15 through `client`. */
-export function udpAnnounce(client: UdpTrackerClient, retransmitBaseMs?: number): AnnounceRequester {
-  return (url, _query, timeoutMs, f) =>
-    client.announce(
-      url,
-      {
-        infoHash: f.infoHash,
-        peerId: f.peerId,
-        port: f.port,
-        uploaded: f.uploaded,
-        downloaded: f.downloaded,
-        left: f.left,
-        event: f.event,
-        key: f.key,
-        numWant: f.numwant,
-      },
-      { timeoutMs, ...(retransmitBaseMs !== undefined ? { retransmitBaseMs } : {}) },
-    );
-}
 
 export interface Announcer {
   /** Send `started` and keep announcing. */

@@ -5,7 +5,9 @@
  * replies to requests by transaction id, the connection id of each tracker (reused for one minute,
  * as BEP 15 allows), and retransmission: a datagram unanswered after `base · 2ⁿ` (n = 0, 1, 2, ...;
  * base 15 s, lowered in tests through `--min-announce-interval`) is sent again, until the caller's
- * deadline. Does not own: when to announce or what to do with peers (src/core/announce-state.ts).
+ * deadline; and `udpAnnounce`, the `AnnounceRequester` the announcer uses for `udp://` URLs (one
+ * client per process by default, `defaultUdpClient`). Does not own: when to announce or what to do
+ * with peers (src/core/announce-state.ts).
  *
  * Hostile replies: datagrams from another address, with an unknown transaction id, too short or of
  * the wrong action are dropped (and counted); an error datagram fails the request with its message.
@@ -19,7 +21,8 @@
 import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import * as net from 'node:net';
-import type { DecodedAnnounceReply } from '../protocol/tracker-codec';
+import type { AnnounceEvent, DecodedAnnounceReply } from '../protocol/tracker-codec';
+import type { AnnounceRequester } from './announcer';
 import {
   UdpReply,
   UdpScrapeEntry,
@@ -261,4 +264,46 @@ export class UdpTrackerClient {
 function sameHost(a: string, b: string): boolean {
   const strip = (x: string): string => (x.startsWith('::ffff:') ? x.slice(7) : x);
   return strip(a) === strip(b);
+}
+
+/** What an announce says, for requesters that do not speak an HTTP query (UDP). */
+export interface AnnounceFields {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  port: number;
+  uploaded: number;
+  downloaded: number;
+  left: number;
+  event: AnnounceEvent;
+  numwant: number;
+  /** The announcer's `key` as a 32-bit number (BEP 15 carries it as one). */
+  key: number;
+}
+
+let sharedUdp: UdpTrackerClient | null = null;
+
+/** The process's UDP tracker client (its sockets are unref'd: it never keeps the process alive). */
+export function defaultUdpClient(): UdpTrackerClient {
+  sharedUdp ??= new UdpTrackerClient();
+  return sharedUdp;
+}
+
+/** A requester that speaks BEP 15 through `client`. */
+export function udpAnnounce(client: UdpTrackerClient, retransmitBaseMs?: number): AnnounceRequester {
+  return (url, _query, timeoutMs, f) =>
+    client.announce(
+      url,
+      {
+        infoHash: f.infoHash,
+        peerId: f.peerId,
+        port: f.port,
+        uploaded: f.uploaded,
+        downloaded: f.downloaded,
+        left: f.left,
+        event: f.event,
+        key: f.key,
+        numWant: f.numwant,
+      },
+      { timeoutMs, ...(retransmitBaseMs !== undefined ? { retransmitBaseMs } : {}) },
+    );
 }

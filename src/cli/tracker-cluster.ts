@@ -132,6 +132,7 @@ export async function runWorker(ctx: CliContext, s: TrackerSettings): Promise<vo
   const catalog = await openCatalog(ctx, { ...s, console: false });
   const traffic = new Traffic();
   const registry = createRedisRegistry({ url: s.redisUrl as string, config: s.config, traffic });
+  await registry.ready(5000); // the primary waited for Redis already; a worker rarely waits at all
   const detach = ctx.log.observed() ? [ctx.log.attach(registry.events$)] : [];
   let server;
   try {

@@ -212,12 +212,16 @@ async function runTracker(ctx: CliContext, o: TrackerOptions): Promise<void> {
   detach.forEach((d) => d());
 }
 
+/** How long start-up waits for Redis before serving without it (announces then fail until it is back). */
+const REDIS_START_WAIT_MS = 5000;
+
 /** The UDP connection-id secret from Redis (shared by every tracker on it), or a local one if Redis is down. */
 export async function sharedSecretOr(
   redis: RedisRegistry,
   fallback: string,
   ctx: CliContext,
 ): Promise<string> {
+  await redis.ready(REDIS_START_WAIT_MS);
   try {
     return await redis.sharedSecret();
   } catch (err) {

@@ -57,6 +57,8 @@ export interface RedisRegistry extends TrackerRegistry {
   sharedSecret(): Promise<string>;
   /** Whether the connection is up now. */
   connected(): boolean;
+  /** Resolves true once connected, or false after `timeoutMs` (start-up waits this long at most). */
+  ready(timeoutMs: number): Promise<boolean>;
 }
 
 interface Scripts {
@@ -295,6 +297,20 @@ export function createRedisRegistry(o: RedisRegistryOptions): RedisRegistry {
       return secret;
     },
     connected: () => up,
+    ready: (timeoutMs) =>
+      up
+        ? Promise.resolve(true)
+        : new Promise<boolean>((resolve) => {
+            const t = setTimeout(() => {
+              redis.off('ready', onReady);
+              resolve(false);
+            }, timeoutMs);
+            const onReady = (): void => {
+              clearTimeout(t);
+              resolve(true);
+            };
+            redis.once('ready', onReady);
+          }),
     events$: events.asObservable() as Observable<EventInput>,
     close: async () => {
       clearInterval(flushTimer);
