@@ -34,8 +34,11 @@ export function writeSection(f: Figures): string {
       `${n(r.oursCpu)} | ${n(r.otCpu)} | ${(r.oursCpu / r.otCpu).toFixed(2)}× |`
     );
   };
-  const runs = (key: string): string =>
-    `${key}: ours ${f.rates[key].all.ours.map(n).join(', ')}; opentracker ${f.rates[key].all.ot.map(n).join(', ')}`;
+  const runs = (key: string): string => {
+    const r = f.rates[key].all;
+    const ratios = r.ours.map((x, i) => `${(x / r.ot[i]).toFixed(2)}×`).join(', ');
+    return `${key}: ours ${r.ours.map(n).join(', ')}; opentracker ${r.ot.map(n).join(', ')} (ratios ${ratios})`;
+  };
   const text = [
     '## Tracker',
     '',
@@ -43,7 +46,7 @@ export function writeSection(f: Figures): string {
       `\`rxtorrent tracker\` against Debian's opentracker in the same run, on the same pool of ` +
       `${n(f.peers)} peers in ${n(f.torrents)} torrents (a quarter seeds, compact, numwant=50). Each tracker runs ` +
       `pinned to core 0 and the load generator to core 1 (\`taskset\`); ${f.rounds} alternating rounds of ${f.seconds} s ` +
-      `per measurement, medians shown. HTTP load: wrk, 1 thread, ${f.connections} connections; UDP load: ` +
+      `per measurement, medians shown (the mean of the middle two for an even count). HTTP load: wrk, 1 thread, ${f.connections} connections; UDP load: ` +
       '`bench/tracker/udp-load.ts` (4 sockets, 64 announces in flight each).',
     '',
     '| announces | rxtorrent /s | opentracker /s | ratio | target | rxtorrent per CPU-s | opentracker per CPU-s | ratio |',

@@ -2,7 +2,7 @@
  * The tracker's packed peer store: every tracked peer is one 68-byte record in a pool of fixed-size
  * chunks, found through one open-addressing hash index keyed by (swarm, peer id); each swarm keeps an
  * Int32Array of its records' numbers. No per-peer JS object and no per-peer string: at 50,000 peers the
- * whole store is about 85 bytes a peer (record 68, index ~8, swarm member list ~6, swarm headers).
+ * whole store is about 85 bytes a peer (record 68, index 5–10, swarm member list ~6, swarm headers).
  *
  * Owns: the bytes, growth and reuse of freed records, lookups, counts and random windows of members.
  * Does not own: the announce rules (src/core/swarm-registry.ts), clocks or randomness (passed in).
@@ -15,8 +15,9 @@
  */
 
 export const RECORD_BYTES = 68;
-const CHUNK_RECORDS = 4096;
-const CHUNK_SHIFT = 12;
+// 1,024 records (68 KiB) a chunk: at most that much unused at the end of the pool.
+const CHUNK_RECORDS = 1024;
+const CHUNK_SHIFT = 10;
 
 const F_V6 = 1;
 const F_HAS_LEFT = 2;
@@ -208,7 +209,8 @@ export class PeerStore {
   }
 
   private indexInsert(r: number): void {
-    if ((this.indexed + 1) * 4 > this.index.length * 3) this.regrow(this.index.length * 2);
+    // Grown at 80 % full: linear probing over 4-byte slots stays short, and the table stays small.
+    if ((this.indexed + 1) * 5 > this.index.length * 4) this.regrow(this.index.length * 2);
     const b = this.buf(r);
     const mask = this.index.length - 1;
     let i = this.slotHash(b.readUInt32LE(this.at(r) + O_SWARM), b, this.at(r)) & mask;
