@@ -1,85 +1,33 @@
 /**
- * bench:tracker — announces per second on loopback: `rxtorrent tracker` against opentracker in the
- * same run, same load, same machine. The load generator is autocannon (keep-alive, a bounded number
- * of connections, no pipelining) replaying announces over a pool of peers spread across many
- * torrents, so both trackers end up holding the same peers; memory per tracked peer is the growth of
- * each tracker's resident set divided by the peers it holds.
+ * bench:tracker — announces per second on loopback, `rxtorrent tracker` against opentracker in the
+ * same run, on the same peer pool (50,000 peers in 1,000 torrents, a quarter seeds, numwant=50):
  *
- *   npm run bench:tracker                               # 10 s per tracker, 32 connections
- *   BENCH_SECONDS=20 BENCH_CONNECTIONS=64 npm run bench:tracker
+ *   1. HTTP with `Connection: close` (a new TCP connection per announce, as clients do), each tracker
+ *      pinned to core 0 and wrk to core 1; rounds alternate between the two trackers;
+ *   2. HTTP keep-alive (opentracker closes after each reply anyway);
+ *   3. UDP (BEP 15) with our generator (bench/tracker/udp-load.ts) on core 1;
+ *   4. `--workers 2 --registry redis://` with everything (workers, Redis, wrk) sharing both cores;
+ *   5. memory per tracked peer: our RSS growth and retained heap (after a full GC) once the pool is
+ *      in, opentracker's RSS growth, and Redis's `used_memory` growth.
  *
- * Writes the `## Tracker` section of BENCHMARKS.md (set BENCH_NO_WRITE=1 to only print it).
+ *   npm run bench:tracker          # BENCH_SECONDS=10 BENCH_ROUNDS=2 BENCH_CONNECTIONS=64
+ * Writes the `## Tracker` section of BENCHMARKS.md (BENCH_NO_WRITE=1 only prints it).
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodeAnnounceReply, percentEncode } from '../../src/protocol/tracker-codec';
+import { poolInfoHash, wrkScript } from './pool';
+import { writeSection } from './report';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 2);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const TORRENTS = Number(process.env.BENCH_TORRENTS ?? 1000);
-const PEERS = Number(process.env.BENCH_PEERS ?? 50_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const TORRENTS = 1000;
+const PEERS = 50_000;
 const ROOT = path.resolve(__dirname, '..', '..');
-
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  errors: number;
-  non2xx: number;
-  timeouts: number;
-  duration: number;
-}
-interface AutocannonRequest {
-  path?: string;
-  [k: string]: unknown;
-}
-type Autocannon = (opts: {
-  url: string;
-  connections: number;
-  pipelining: number;
-  duration: number;
-  requests: { setupRequest: (r: AutocannonRequest) => AutocannonRequest }[];
-}) => Promise<AutocannonResult>;
-
-// autocannon ships no types; its promise API is all we use.
-const autocannon = require('autocannon') as Autocannon;
-
-/** The same announce pool for every tracker: peer i is in torrent i % TORRENTS; a quarter are seeds. */
-function announcePaths(): string[] {
-  const hashes = Array.from({ length: TORRENTS }, (_, t) => {
-    const b = Buffer.alloc(20);
-    b.writeUInt32BE(0x5eed0000 + t, 0);
-    b.writeUInt32BE(Math.imul(t + 1, 2654435761) >>> 0, 16);
-    return b;
-  });
-  const paths: string[] = [];
-  for (let i = 0; i < PEERS; i++) {
-    const id = Buffer.alloc(20);
-    id.write('-BN0001-', 'latin1');
-    id.writeUInt32BE(i, 8);
-    id.writeUInt32BE(Math.imul(i + 7, 2246822519) >>> 0, 16);
-    const port = 10_000 + (i % 50_000);
-    const left = i % 4 === 0 ? 0 : 1_000_000;
-    paths.push(
-      `/announce?info_hash=${percentEncode(hashes[i % TORRENTS])}&peer_id=${percentEncode(id)}` +
-        `&port=${port}&uploaded=0&downloaded=0&left=${left}&compact=1&numwant=50`,
-    );
-  }
-  return paths;
-}
-
-function hexHashes(): string[] {
-  return Array.from({ length: TORRENTS }, (_, t) => {
-    const b = Buffer.alloc(20);
-    b.writeUInt32BE(0x5eed0000 + t, 0);
-    b.writeUInt32BE(Math.imul(t + 1, 2654435761) >>> 0, 16);
-    return b.toString('hex');
-  });
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -92,21 +40,21 @@ function freePort(): Promise<number> {
   });
 }
 
-function get(port: number, p: string): Promise<Buffer> {
+function get(port: number, p: string): Promise<string> {
   return new Promise((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(Buffer.concat(chunks)));
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString('latin1')));
+        res.on('end', () => resolve(body));
       })
       .on('error', reject);
   });
 }
 
-/** Retry a GET until the server answers (bounded: 50 tries, 100 ms apart). */
-async function waitUp(port: number, p: string): Promise<Buffer> {
-  for (let i = 0; i < 50; i++) {
+/** Retry a GET until the server answers (bounded: 100 tries, 100 ms apart). */
+async function waitUp(port: number, p = '/'): Promise<string> {
+  for (let i = 0; i < 100; i++) {
     try {
       return await get(port, p);
     } catch {
@@ -116,204 +64,284 @@ async function waitUp(port: number, p: string): Promise<Buffer> {
   throw new Error(`nothing answers on 127.0.0.1:${port}`);
 }
 
-function rssKiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
+const rssKiB = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
     child.once('exit', () => resolve());
     process.kill(child.pid, 'SIGTERM');
-    setTimeout(
-      () => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
-      3000,
-    ).unref();
+    setTimeout(() => {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 5000).unref();
   });
 }
 
-interface Outcome {
-  name: string;
-  rps: number;
-  total: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  non2xx: number;
-  peers: number;
-  rssGrowthKiB: number;
-  bytesPerPeer: number;
+/** CPU seconds (user + system, every thread) a process has used. */
+function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
-async function load(name: string, port: number, pid: number, paths: string[]): Promise<Outcome> {
-  // Sanity: a real announce gets a real (non-failure) reply.
-  const probe = decodeAnnounceReply(await waitUp(port, paths[0]));
-  if (!probe.ok) throw new Error(`${name} refused the benchmark's announce: ${probe.failureReason}`);
-  if (name.startsWith('rxtorrent')) await get(port, '/stats?gc=1');
-  const rss0 = rssKiB(pid);
-  let next = 0;
-  let sent = 0;
-  const run = (duration: number): Promise<AutocannonResult> =>
-    autocannon({
-      url: `http://127.0.0.1:${port}`,
-      connections: CONNECTIONS,
-      pipelining: 1,
-      duration,
-      requests: [
-        {
-          setupRequest: (r) => {
-            const p = paths[next];
-            next = (next + 1) % paths.length;
-            sent++;
-            return { ...r, path: p };
-          },
-        },
-      ],
-    });
-  if (WARMUP_SECONDS > 0) await run(WARMUP_SECONDS);
-  const r = await run(SECONDS);
-  if (name.startsWith('rxtorrent')) await get(port, '/stats?gc=1');
-  const rss1 = rssKiB(pid);
-  // Every peer of the pool has announced once the generator went round it at least once.
-  const peers = Math.min(PEERS, sent);
-  const out: Outcome = {
-    name,
-    rps: r.requests.average,
-    total: r.requests.total,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors + r.timeouts,
-    non2xx: r.non2xx,
-    peers,
-    rssGrowthKiB: rss1 - rss0,
-    bytesPerPeer: ((rss1 - rss0) * 1024) / peers,
-  };
-  return out;
+/** Run `load`, returning its rate and the announces per CPU-second the tracker `pid` spent on them. */
+function measured(
+  pid: number,
+  load: () => { rate: number; total: number },
+): { rate: number; perCpu: number } {
+  const c0 = cpuSeconds(pid);
+  const r = load();
+  return { rate: r.rate, perCpu: r.total / Math.max(0.01, cpuSeconds(pid) - c0) };
 }
 
-async function runOurs(paths: string[], dir: string): Promise<Outcome & { heapPerPeer: number }> {
-  const port = await freePort();
-  const child = spawn(
+const pinned = (cores: string, cmd: string, args: string[]): ChildProcess =>
+  spawn('taskset', ['-c', cores, cmd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+function wrk(port: number, close: boolean, cores = '1', threads = 1): { rate: number; total: number } {
+  const script = path.join(os.tmpdir(), `rxt-bench-${process.pid}-${close ? 'close' : 'ka'}.lua`);
+  fs.writeFileSync(script, wrkScript(PEERS, TORRENTS, close));
+  const out = execFileSync('taskset', [
+    '-c',
+    cores,
+    'wrk',
+    `-t${threads}`,
+    `-c${CONNECTIONS}`,
+    `-d${SECONDS}s`,
+    '-s',
+    script,
+    `http://127.0.0.1:${port}/`,
+  ]).toString();
+  fs.rmSync(script, { force: true });
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+  if (/Non-2xx/.test(out)) throw new Error(`non-2xx replies from port ${port}:\n${out}`);
+  return { rate, total };
+}
+
+function udpLoad(port: number, cores = '1', mode = 'started'): { rate: number; total: number } {
+  const out = execFileSync('taskset', [
+    '-c',
+    cores,
     process.execPath,
-    [
-      '--expose-gc',
-      path.join(ROOT, 'bin', 'rxtorrent.js'),
-      '--store-dir',
-      dir,
-      'tracker',
-      '--no-console',
-      '-p',
-      String(port),
-      '--host',
-      '127.0.0.1',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  try {
-    const before = JSON.parse((await waitUp(port, '/stats?gc=1')).toString()) as {
-      memory: { heapUsed: number };
-    };
-    const o = await load('rxtorrent tracker', port, child.pid as number, paths);
-    // After a full GC: what the peers retain, not the garbage the run left behind.
-    const after = JSON.parse((await get(port, '/stats?gc=1')).toString()) as {
-      peers: number;
-      memory: { heapUsed: number };
-    };
-    // Our own count is exact; use it rather than the generator's estimate.
-    return {
-      ...o,
-      peers: after.peers,
-      bytesPerPeer: (o.rssGrowthKiB * 1024) / after.peers,
-      heapPerPeer: (after.memory.heapUsed - before.memory.heapUsed) / after.peers,
-    };
-  } finally {
-    await stop(child);
-  }
+    require.resolve('ts-node/dist/bin.js'),
+    '--transpile-only',
+    path.join(__dirname, 'udp-load.ts'),
+    '127.0.0.1',
+    String(port),
+    String(SECONDS),
+    String(PEERS),
+    String(TORRENTS),
+    mode,
+  ]).toString();
+  const r = JSON.parse(out) as { announces: number; errors: number; seconds: number };
+  if (r.errors > 0) throw new Error(`UDP errors from port ${port}: ${out}`);
+  return { rate: r.announces / r.seconds, total: r.announces };
 }
 
-async function runOpentracker(paths: string[], dir: string): Promise<Outcome> {
-  // Debian's opentracker is built in whitelist mode; it chroots to -d, so the list lives there.
-  fs.writeFileSync(path.join(dir, 'whitelist'), hexHashes().join('\n') + '\n');
+interface Tracker {
+  name: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+}
+
+async function ours(dir: string, cores = '0', extra: string[] = []): Promise<Tracker> {
   const port = await freePort();
-  const child = spawn(
-    'opentracker',
-    ['-i', '127.0.0.1', '-p', String(port), '-P', String(port), '-d', dir, '-w', 'whitelist'],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
+  // The bin's own flags (its shebang line), as `npx rxtorrent` runs it, plus --expose-gc for /stats?gc=1.
+  const child = pinned(cores, process.execPath, [
+    '--max-semi-space-size=2',
+    '--expose-gc',
+    path.join(ROOT, 'bin', 'rxtorrent.js'),
+    '--store-dir',
+    dir,
+    'tracker',
+    '--no-console',
+    '-p',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    ...extra,
+  ]);
+  await waitUp(port, '/stats');
+  return { name: 'rxtorrent tracker', port, pid: child.pid as number, child };
+}
+
+async function opentracker(dir: string): Promise<Tracker> {
+  // Debian's opentracker is built in whitelist mode; it chroots to -d, so the list lives there.
+  const hashes = Array.from({ length: TORRENTS }, (_, t) => poolInfoHash(t).toString('hex'));
+  fs.writeFileSync(path.join(dir, 'whitelist'), hashes.join('\n') + '\n');
+  const port = await freePort();
+  const child = pinned('0', 'opentracker', [
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-P',
+    String(port),
+    '-d',
+    dir,
+    '-w',
+    'whitelist',
+  ]);
+  await waitUp(port, '/stats');
+  return { name: 'opentracker', port, pid: child.pid as number, child };
+}
+
+interface Memory {
+  rssPerPeer: number;
+  heapPerPeer?: number;
+}
+
+/**
+ * Memory per peer, ours and opentracker's: a warm-up of `stopped` announces (every code path, no peer
+ * kept), then the pool announced; our RSS and retained memory (V8 heap + array buffers, after a full
+ * GC), opentracker's RSS, measured after the warm-up and after the pool is in.
+ */
+async function memory(dir: string): Promise<{ ours: Memory & { peers: number }; ot: Memory }> {
+  type Stats = { peers: number; memory: { heapUsed: number; arrayBuffers: number } };
+  const retained = async (t: Tracker): Promise<Stats> =>
+    JSON.parse(await get(t.port, '/stats?gc=1')) as Stats;
+  const t = await ours(dir);
+  let mine: Memory & { peers: number };
   try {
-    return await load('opentracker', port, child.pid as number, paths);
+    udpLoad(t.port, '1', 'stopped');
+    const before = await retained(t);
+    const rss0 = rssKiB(t.pid);
+    udpLoad(t.port, '1', 'fill');
+    const after = await retained(t);
+    const kept = (s: Stats): number => s.memory.heapUsed + s.memory.arrayBuffers;
+    mine = {
+      peers: after.peers,
+      rssPerPeer: ((rssKiB(t.pid) - rss0) * 1024) / after.peers,
+      heapPerPeer: (kept(after) - kept(before)) / after.peers,
+    };
   } finally {
-    await stop(child);
+    await stop(t.child);
+  }
+  const o = await opentracker(dir);
+  try {
+    udpLoad(o.port, '1', 'stopped');
+    const rss0 = rssKiB(o.pid);
+    udpLoad(o.port, '1', 'fill');
+    return { ours: mine, ot: { rssPerPeer: ((rssKiB(o.pid) - rss0) * 1024) / PEERS } };
+  } finally {
+    await stop(o.child);
   }
 }
 
-function section(ours: Outcome & { heapPerPeer: number }, ot: Outcome): string {
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const row = (o: Outcome): string =>
-    `| ${o.name} | ${Math.round(o.rps).toLocaleString('en-US')} | ${o.p50} | ${o.p99} | ${o.errors} | ${o.non2xx} | ` +
-    `${(o.rssGrowthKiB / 1024).toFixed(1)} MiB | ${Math.round(o.bytesPerPeer)} B |`;
-  const ratio = ours.rps / ot.rps;
-  return [
-    '## Tracker',
-    '',
-    `Announces per second on loopback, \`rxtorrent tracker\` against opentracker in the same run ` +
-      `(${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${os.cpus().length} × ${cpu}).`,
-    '',
-    `Load: autocannon, ${CONNECTIONS} keep-alive connections, no pipelining, ${WARMUP_SECONDS} s warm-up then ${SECONDS} s measured ` +
-      `per tracker; compact announces cycling through ${PEERS.toLocaleString('en-US')} peers (a quarter seeds) spread over ` +
-      `${TORRENTS.toLocaleString('en-US')} torrents, numwant=50, so each reply carries up to 49 peers and every tracker ends up ` +
-      `holding the same ${PEERS.toLocaleString('en-US')} peers. autocannon shares the machine with the tracker under test.`,
-    '',
-    '| tracker | announces/s | p50 ms | p99 ms | errors | non-2xx | RSS growth | RSS per tracked peer |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-    row(ours),
-    row(ot),
-    '',
-    `**Ratio: ${ratio.toFixed(2)}× opentracker's rate** (target: at least 0.5×). ` +
-      `Our retained V8 heap per tracked peer: ${Math.round(ours.heapPerPeer)} B (\`/stats?gc=1\` after a full GC, the tracker ` +
-      `run with \`--expose-gc\` for this; RSS for both trackers is read from /proc after the run).`,
-    '',
-    'opentracker closes every connection after one reply (no HTTP keep-alive), so autocannon reconnects for each of ' +
-      'its requests; that is where its high latency percentiles come from. On a 2-core machine the load generator ' +
-      'takes one core, so both figures are bounded by it as much as by the trackers.',
-    '',
-    'Command: `npm run bench:tracker` (environment: `BENCH_SECONDS`, `BENCH_CONNECTIONS`, `BENCH_PEERS`, `BENCH_TORRENTS`).',
-    '',
-  ].join('\n');
+function redisInfo(port: number): number {
+  const out = execFileSync('redis-cli', ['-p', String(port), 'INFO', 'memory']).toString();
+  return Number(/used_memory:(\d+)/.exec(out)?.[1] ?? 0);
 }
 
-function writeSection(text: string): void {
-  const file = path.join(ROOT, 'BENCHMARKS.md');
-  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = old.indexOf('## Tracker\n');
-  let next: string;
-  if (start < 0) next = `${old.trimEnd()}\n\n${text}`;
-  else {
-    const end = old.indexOf('\n## ', start + 1);
-    next = old.slice(0, start) + text + (end < 0 ? '' : `\n${old.slice(end + 1)}`);
+/** `--workers 2 --registry redis://` on both cores: HTTP close and UDP rates, Redis bytes per peer. */
+async function workers(
+  dir: string,
+): Promise<{ http: number; udp: number; redisPerPeer: number; peers: number }> {
+  const rport = await freePort();
+  const rdir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxt-bench-redis-'));
+  const redis = pinned('0,1', 'redis-server', [
+    '--port',
+    String(rport),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    rdir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  try {
+    for (let i = 0; i < 100 && spawnSync('redis-cli', ['-p', String(rport), 'PING']).status !== 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const mem0 = redisInfo(rport);
+    const t = await ours(dir, '0,1', ['--registry', `redis://127.0.0.1:${rport}`, '--workers', '2']);
+    try {
+      const udp = udpLoad(t.port, '0,1').rate;
+      const peers = (JSON.parse(await get(t.port, '/stats')) as { peers: number }).peers;
+      const redisPerPeer = (redisInfo(rport) - mem0) / peers;
+      const httpRate = wrk(t.port, true, '0,1', 2).rate;
+      return { http: httpRate, udp, redisPerPeer, peers };
+    } finally {
+      await stop(t.child);
+    }
+  } finally {
+    await stop(redis);
+    fs.rmSync(rdir, { recursive: true, force: true });
   }
-  fs.writeFileSync(file, next.trimEnd() + '\n');
-  // Keep the file as `npm run lint` wants it (prettier aligns the tables).
-  spawnSync(path.join(ROOT, 'node_modules', '.bin', 'prettier'), ['--write', file], { stdio: 'ignore' });
 }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 async function main(): Promise<void> {
-  if (spawnSync('sh', ['-c', 'command -v opentracker'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('opentracker is missing: apt-get install -y opentracker');
-  }
+  for (const tool of ['opentracker', 'wrk', 'redis-server', 'taskset'])
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0)
+      throw new Error(`${tool} is missing`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run `npm run build` first');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rxt-bench-tracker-'));
   fs.chmodSync(dir, 0o755); // opentracker drops to `nobody` and must still read its whitelist
+  type Run = { rate: number; perCpu: number };
+  const rates: Record<string, { ours: Run[]; ot: Run[] }> = {
+    close: { ours: [], ot: [] },
+    keepAlive: { ours: [], ot: [] },
+    udp: { ours: [], ot: [] },
+  };
   try {
-    const paths = announcePaths();
-    const ours = await runOurs(paths, dir);
-    const ot = await runOpentracker(paths, dir);
-    const text = section(ours, ot);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const which of ['ours', 'ot'] as const) {
+        const t = which === 'ours' ? await ours(dir) : await opentracker(dir);
+        try {
+          rates.close[which].push(measured(t.pid, () => wrk(t.port, true)));
+          rates.keepAlive[which].push(measured(t.pid, () => wrk(t.port, false)));
+          rates.udp[which].push(measured(t.pid, () => udpLoad(t.port)));
+          const say = (k: string): string => {
+            const r = rates[k][which].at(-1) as Run;
+            return `${k} ${r.rate.toFixed(0)}/s (${r.perCpu.toFixed(0)} per CPU-s)`;
+          };
+          process.stderr.write(
+            `round ${round + 1} ${t.name}: ${say('close')}, ${say('keepAlive')}, ${say('udp')}\n`,
+          );
+        } finally {
+          await stop(t.child);
+        }
+      }
+    }
+    const mem = await memory(dir);
+    const w = await workers(dir);
+    const text = writeSection({
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      connections: CONNECTIONS,
+      peers: PEERS,
+      torrents: TORRENTS,
+      rates: Object.fromEntries(
+        Object.entries(rates).map(([k, v]) => [
+          k,
+          {
+            ours: median(v.ours.map((r) => r.rate)),
+            ot: median(v.ot.map((r) => r.rate)),
+            oursCpu: median(v.ours.map((r) => r.perCpu)),
+            otCpu: median(v.ot.map((r) => r.perCpu)),
+            all: { ours: v.ours.map((r) => r.rate), ot: v.ot.map((r) => r.rate) },
+          },
+        ]),
+      ),
+      memory: mem,
+      workers: w,
+      write: !process.env.BENCH_NO_WRITE,
+      root: ROOT,
+    });
     process.stdout.write(text + '\n');
-    if (!process.env.BENCH_NO_WRITE) writeSection(text);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -8,8 +8,11 @@
  * by a short timeout, then completes every stream). Does not own: which tracker to ask or when (core),
  * or what to do with the peers (whoever subscribes to `peers$`).
  *
- * UDP trackers (BEP 15) are not spoken yet: a `udp://` URL fails at once with a clear message and the
- * round moves on to the next tracker. Redirects are not followed (a 3xx is a failure).
+ * The requester is chosen by each URL's scheme: `http(s)://` → an HTTP GET, `udp://` → the BEP 15
+ * client (src/actors/udp-announce.ts; one per process unless `udp` is given, so connection ids are
+ * shared by every torrent). UDP retransmits at `udpRetransmitBaseMs · 2ⁿ` (default: `backoffBaseMs`,
+ * which the session scales with `--min-announce-interval`), and gives up after 7 times that base
+ * (three sends). Redirects are not followed (a 3xx is a failure).
  *
  * @example
  *   const announcer = createAnnouncer({
@@ -22,6 +25,7 @@
  *   announcer.completed();
  *   await announcer.stop(); // `stopped` sent (or given up after 3 s)
  */
+import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { Observable, SchedulerLike, Subject, Subscription, asyncScheduler } from 'rxjs';
@@ -35,6 +39,7 @@ import {
   announceTransition,
   initialAnnounceState,
 } from '../core/announce-state';
+import { hash32 } from '../core/peer-store';
 import { decode, get, isBytes, isDict } from '../protocol/bencode';
 import {
   AnnounceEvent,
@@ -43,6 +48,9 @@ import {
   buildAnnounceQuery,
   decodeAnnounceReply,
 } from '../protocol/tracker-codec';
+import { AnnounceFields, UdpTrackerClient, defaultUdpClient, udpAnnounce } from './udp-announce';
+
+export type { AnnounceFields } from './udp-announce';
 
 export const ANNOUNCE_TIMEOUT_MS = 15_000;
 export const STOP_TIMEOUT_MS = 3_000;
@@ -74,8 +82,12 @@ export interface AnnouncerOptions {
   stopTimeoutMs?: number;
   /** Sent as the `key` parameter, when given. */
   key?: string;
-  /** Performs one announce; default: HTTP(S) GET. Tests and a future UDP client can replace it. */
+  /** Performs every announce when given (tests); default: by scheme, HTTP(S) GET or BEP 15 UDP. */
   request?: AnnounceRequester;
+  /** The UDP tracker client (default: one shared by every announcer of the process). */
+  udp?: UdpTrackerClient;
+  /** First UDP retransmission delay (default `backoffBaseMs`, else 15 s). */
+  udpRetransmitBaseMs?: number;
 }
 
 /** One announce over the network: resolves with the decoded reply (+ warning) or rejects with an Error. */
@@ -83,6 +95,7 @@ export type AnnounceRequester = (
   url: string,
   query: string,
   timeoutMs: number,
+  fields: AnnounceFields,
 ) => { result: Promise<{ reply: DecodedAnnounceReply; warning?: string }>; cancel: () => void };
 
 export interface Announcer {
@@ -143,7 +156,6 @@ export const httpAnnounce: AnnounceRequester = (url, query, timeoutMs) => {
     } catch {
       return reject(new Error(`not a valid tracker URL: ${url}`));
     }
-    if (target.protocol === 'udp:') return reject(new Error('UDP trackers not supported yet'));
     if (target.protocol !== 'http:' && target.protocol !== 'https:') {
       return reject(new Error(`unsupported tracker scheme ${target.protocol}`));
     }
@@ -202,8 +214,16 @@ export const httpAnnounce: AnnounceRequester = (url, query, timeoutMs) => {
 export function createAnnouncer(opts: AnnouncerOptions): Announcer {
   const scheduler = opts.scheduler ?? asyncScheduler;
   const random = opts.random ?? Math.random;
-  const request = opts.request ?? httpAnnounce;
+  const udpBase = opts.udpRetransmitBaseMs ?? opts.backoffBaseMs;
+  const udp = opts.request ? null : udpAnnounce(opts.udp ?? defaultUdpClient(), udpBase);
+  const isUdp = (url: string): boolean => /^udp:/i.test(url);
+  const request: AnnounceRequester =
+    opts.request ?? ((url, ...rest) => (isUdp(url) && udp ? udp : httpAnnounce)(url, ...rest));
   const timeoutMs = opts.timeoutMs ?? ANNOUNCE_TIMEOUT_MS;
+  // Three UDP sends (at 0, base and 3 · base), given up at 7 · base: 105 s at the default 15 s base.
+  const udpTimeoutMs = opts.timeoutMs ?? 7 * (udpBase ?? 15_000);
+  // Not from `random`: that source shuffles the tiers, and tests replay its sequence.
+  const key32 = opts.key !== undefined ? hash32(opts.key) : randomBytes(4).readUInt32BE(0);
   const stopTimeoutMs = opts.stopTimeoutMs ?? STOP_TIMEOUT_MS;
   const peers = new Subject<PeerAddress[]>();
   const inFlight = new Map<number, { cancel: () => void; timeout: Subscription }>();
@@ -264,7 +284,7 @@ export function createAnnouncer(opts: AnnouncerOptions): Announcer {
       compact: true,
       ...(opts.key !== undefined ? { key: opts.key } : {}),
     });
-    const limit = event === 'stopped' ? stopTimeoutMs : timeoutMs;
+    const limit = event === 'stopped' ? stopTimeoutMs : isUdp(url) ? udpTimeoutMs : timeoutMs;
     let done = false;
     const fail = (error: string): void => {
       if (done) return;
@@ -273,7 +293,17 @@ export function createAnnouncer(opts: AnnouncerOptions): Announcer {
       inFlight.delete(id);
       actor.send({ type: 'AnnounceFailed', id, url, error, now: scheduler.now(), rand: random() });
     };
-    const r = request(url, query, limit);
+    const r = request(url, query, limit, {
+      infoHash: opts.infoHash,
+      peerId: opts.peerId,
+      port: opts.port,
+      uploaded: stats.uploaded,
+      downloaded: stats.downloaded,
+      left: stats.left,
+      event,
+      numwant,
+      key: key32,
+    });
     // The scheduler's timeout (virtual in tests) is the one that counts; the requester's is a backstop.
     const timeout = scheduler.schedule(() => {
       fail(`timed out after ${limit} ms`);

@@ -12,7 +12,7 @@
  *   const outcome = await registry.announce(request); // { ok: true, reply: { peers: [...] } }
  *   await registry.close();
  */
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { createActor } from './actor';
 import {
   AnnounceOutcome,
@@ -23,6 +23,8 @@ import {
   RegistryState,
   RegistryStats,
   initialRegistry,
+  listPeers,
+  listSwarms,
   registryStats,
   registryTransition,
   scrapeRegistry,
@@ -49,8 +51,13 @@ export interface RegistryActorOptions {
 }
 
 export interface RegistryActor extends TrackerRegistry {
+  /** The answer synchronously, or undefined when it cannot be given at once (then use `announce`). */
+  announceNow(request: AnnounceRequest): AnnounceOutcome | undefined;
   /** Run an expiry sweep now (what the timer does). */
   sweep(): void;
+  /** Every state the registry passes through (one per announce and per sweep that expired a peer). */
+  readonly state$: Observable<RegistryState>;
+  snapshot(): RegistryState;
 }
 
 const realEvery: Every = (ms, fn) => {
@@ -66,6 +73,8 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   const pending = new Map<number, (o: AnnounceOutcome) => void>();
   let nextId = 1;
   let failure: unknown = null;
+  // Our own events$ so that announces can tell whether anyone listens (per-peer events are skipped if not).
+  const events = new Subject<EventInput>();
 
   const actor = createActor<RegistryState, RegistryIn, EventInput, RegistryEffect>({
     name: 'swarm-registry',
@@ -83,9 +92,22 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
     },
   });
 
+  actor.events$.subscribe(events);
   const sweepEvery =
     opts.sweepEvery ?? Math.min(60_000, Math.max(1000, ((config.interval + config.grace) * 1000) / 10));
   const cancelTimer = (opts.every ?? realEvery)(sweepEvery, () => actor.send({ type: 'Sweep', at: clock() }));
+
+  /** The answer at once, when the actor is idle (no Promise, no queue: the HTTP fast path). */
+  const announceNow = (request: AnnounceRequest): AnnounceOutcome | undefined => {
+    if (actor.status() !== 'active' || pending.size > 0) return undefined;
+    const id = nextId++;
+    let answer: AnnounceOutcome | undefined;
+    pending.set(id, (o) => (answer = o));
+    actor.send({ type: 'Announce', id, at: clock(), rand: random(), request, quiet: !events.observed });
+    // Re-entrant (sent from inside a step): the answer comes later; let the caller wait for it.
+    if (answer === undefined) pending.delete(id);
+    return answer;
+  };
 
   const unavailable = (): Error =>
     new Error(
@@ -95,21 +117,26 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   return {
     announce: (request: AnnounceRequest) =>
       new Promise<AnnounceOutcome>((resolve, reject) => {
+        const now = announceNow(request);
+        if (now) return resolve(now);
         if (actor.status() !== 'active') return reject(unavailable());
         const id = nextId++;
         pending.set(id, resolve);
-        actor.send({ type: 'Announce', id, at: clock(), rand: random(), request });
+        actor.send({ type: 'Announce', id, at: clock(), rand: random(), request, quiet: !events.observed });
         // A failed step never replies; a re-entrant call is queued and replied to when the queue drains.
         if (actor.status() !== 'active' && pending.delete(id)) reject(unavailable());
       }),
+    announceNow,
     scrape: async (infoHashes: readonly Buffer[]): Promise<ScrapeFile[]> =>
       scrapeRegistry(
         actor.snapshot(),
         infoHashes.length === 0 ? 'all' : infoHashes.map((h) => h.toString('hex')),
       ),
     stats: async (): Promise<RegistryStats> => registryStats(actor.snapshot(), clock()),
+    swarms: async () => listSwarms(actor.snapshot()),
+    peers: async (hex: string) => listPeers(actor.snapshot(), hex),
     state$: actor.state$ as Observable<RegistryState>,
-    events$: actor.events$,
+    events$: events.asObservable(),
     snapshot: () => actor.snapshot(),
     sweep: () => actor.send({ type: 'Sweep', at: clock() }),
     close: async () => {

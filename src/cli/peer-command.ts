@@ -99,7 +99,9 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     throw new CliError((err as Error).message, 2);
   }
   const { meta } = await loadTorrent(ctx, o.file);
-  const trackers = [...extraTiers, ...meta.announceList].filter((t) => t.some((u) => /^https?:/i.test(u)));
+  const trackers = [...extraTiers, ...meta.announceList].filter((t) =>
+    t.some((u) => /^(https?|udp):/i.test(u)),
+  );
   if (trackers.length === 0 && peers.length === 0) {
     throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
   }

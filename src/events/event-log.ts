@@ -16,7 +16,13 @@ export class EventLog {
 
   constructor(private readonly clock: () => Date = () => new Date()) {}
 
+  /** Whether any sink listens (producers of high-rate events can skip building them). */
+  observed(): boolean {
+    return this.subject.observed;
+  }
+
   emit(input: EventInput): void {
+    if (!this.subject.observed) return;
     this.subject.next({ ...input, ts: input.ts ?? this.clock().toISOString() } as EngineEvent);
   }
 

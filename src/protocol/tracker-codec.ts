@@ -67,6 +67,8 @@ export interface AnnounceRequest {
   compact: boolean;
   noPeerId: boolean;
   key: string | undefined;
+  /** Only peers of this address family in the reply (a UDP reply holds one family); both when absent. */
+  only?: 4 | 6;
 }
 
 export interface PeerAddress {

@@ -28,6 +28,9 @@ export function normalizeTrackerUrl(input: string): string {
     }
     if (!['http:', 'https:', 'udp:'].includes(u.protocol))
       throw new TrackerUrlError(`unsupported tracker scheme ${u.protocol} in ${input}`);
+    // BEP 15 has no default port.
+    if (u.protocol === 'udp:' && u.port === '')
+      throw new TrackerUrlError(`UDP tracker URL without a port: ${input}`);
     return s;
   }
   let host = s;

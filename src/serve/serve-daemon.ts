@@ -332,7 +332,7 @@ export class ServeDaemon {
         meta: e.meta,
         dir: this.o.dataDir,
         mode: 'leech', // complete data is found by the check and seeded; missing data is downloaded
-        trackers: e.meta.announceList.filter((tier) => tier.some((u) => /^https?:/i.test(u))),
+        trackers: e.meta.announceList.filter((tier) => tier.some((u) => /^(https?|udp):/i.test(u))),
         maxPeers: this.o.maxPeersPerTorrent,
         uploadSlots: this.o.uploadSlots,
         verify: e.verifyNext === true,

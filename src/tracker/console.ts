@@ -3,9 +3,9 @@
  *
  * Owns: reading commands (a readline prompt with tab completion on a TTY; plain lines from a pipe, so
  * it can be scripted), running them one at a time in order, and formatting the answers. Reads swarms
- * only through the registry's observable state and metadata only through the catalog; it never
- * touches the actor or the HTTP server. Does not own: stopping the tracker (`exit` calls `onExit`).
- * The formatters are pure functions of (state, catalog, now), exported for tests.
+ * only through the `TrackerRegistry` queries (in process or on Redis) and metadata only through the
+ * catalog; it never touches the servers. Does not own: stopping the tracker (`exit` calls `onExit`).
+ * The formatters are pure functions of plain data, exported for tests.
  *
  * @example
  *   const c = runConsole({ input: process.stdin, output: process.stdout, terminal: false, registry, catalog, onExit });
@@ -14,16 +14,7 @@
  *   // movie.mp4   3f1c0a9b2d4e  1        1         0
  */
 import * as readline from 'node:readline';
-import type { Subscription } from 'rxjs';
-import {
-  PeerEntry,
-  RegistryState,
-  Swarm,
-  listPeers,
-  listSwarms,
-  pmapGet,
-  registryStats,
-} from '../core/swarm-registry';
+import type { PeerView, RegistryStats, SwarmSummary } from '../core/swarm-registry';
 import { magnetUri } from '../protocol/metainfo';
 import type { TrackerRegistry } from './registry';
 import { CatalogEntry, TorrentCatalog } from './torrent-catalog';
@@ -52,6 +43,8 @@ export interface ConsoleOptions {
   /** Called by `exit`; the caller stops the server. */
   onExit: () => void;
   clock?: () => number;
+  /** Counters shown under `stats` after the registry's (the servers' HTTP and UDP counts). */
+  extraStats?: () => Record<string, number> | Promise<Record<string, number>>;
 }
 
 export interface TrackerConsole {
@@ -69,8 +62,14 @@ export interface TrackerConsole {
 
 export function runConsole(opts: ConsoleOptions): TrackerConsole {
   const clock = opts.clock ?? Date.now;
-  let state: RegistryState = opts.registry.snapshot();
-  const sub: Subscription = opts.registry.state$.subscribe((s) => (state = s));
+  const registry = opts.registry;
+  // Tracked info-hashes as of the last command, for tab completion (which cannot wait for Redis).
+  let tracked: string[] = [];
+  const swarms = async (): Promise<SwarmSummary[]> => {
+    const list = await registry.swarms();
+    tracked = list.map((s) => s.infoHash);
+    return list;
+  };
   let exited = false;
   let resolveDone: (why: 'eof' | 'exit') => void = () => undefined;
   const done = new Promise<'eof' | 'exit'>((r) => (resolveDone = r));
@@ -95,27 +94,28 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
       case '?':
         return HELP + '\n';
       case 'list':
-        return (await refresh()) + formatList(state, opts.catalog);
-      case 'details':
-        return (await refresh()) + formatDetails(state, opts.catalog, now);
+        return (await refresh()) + formatList(await swarms(), opts.catalog);
+      case 'details': {
+        const warn = await refresh();
+        const list = await swarms();
+        const peers = await Promise.all(list.map((s) => registry.peers(s.infoHash)));
+        return warn + formatDetails(list, peers, opts.catalog, now);
+      }
       case 'info':
       case 'peers': {
         if (!arg) return `usage: ${cmd} <torrent>\n`;
         const warn = await refresh();
-        const r = opts.catalog.resolve(arg, trackedHashes(state));
+        const list = await swarms();
+        const r = opts.catalog.resolve(arg, tracked);
         if (r.kind === 'none') return `${warn}no torrent matches ${JSON.stringify(arg)}\n`;
         if (r.kind === 'ambiguous')
           return `${warn}${JSON.stringify(arg)} is ambiguous: ${r.candidates.join(', ')}\n`;
-        const swarm = pmapGet(state.swarms, r.infoHash);
-        return (
-          warn +
-          (cmd === 'info'
-            ? formatInfo(r.infoHash, r.entry, swarm)
-            : formatPeers(r.infoHash, r.entry, swarm, now))
-        );
+        const swarm = list.find((s) => s.infoHash === r.infoHash);
+        if (cmd === 'info') return warn + formatInfo(r.infoHash, r.entry, swarm);
+        return warn + formatPeers(r.infoHash, r.entry, swarm, (await registry.peers(r.infoHash)) ?? [], now);
       }
       case 'stats':
-        return formatStats(state, now);
+        return formatStats(await registry.stats(), await opts.extraStats?.());
       case 'exit':
       case 'quit':
         exited = true;
@@ -129,7 +129,7 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
     input: opts.input,
     output: opts.terminal ? opts.output : undefined,
     terminal: opts.terminal,
-    completer: opts.terminal ? (line: string) => complete(line, opts.catalog, state) : undefined,
+    completer: opts.terminal ? (line: string) => complete(line, opts.catalog, tracked) : undefined,
   });
   if (opts.terminal) rl.setPrompt('tracker> ');
   /** The prompt is on screen (not while a command runs and prints). */
@@ -170,7 +170,6 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
     if (closed) return;
     closed = true;
     prompting = false;
-    sub.unsubscribe();
     rl.close();
   };
   const redraw = (): void => {
@@ -179,12 +178,12 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
   return { done, run, redraw, close };
 }
 
-function trackedHashes(state: RegistryState): string[] {
-  return listSwarms(state).map((s) => s.infoHash);
-}
-
 /** Commands, then torrent names (and tracked info-hash prefixes) after `info` / `peers`. */
-export function complete(line: string, catalog: TorrentCatalog, state: RegistryState): [string[], string] {
+export function complete(
+  line: string,
+  catalog: TorrentCatalog,
+  tracked: readonly string[],
+): [string[], string] {
   const m = /^(\s*)(\S*)(\s+)(.*)$/.exec(line);
   if (!m) {
     const word = line.trim();
@@ -193,12 +192,7 @@ export function complete(line: string, catalog: TorrentCatalog, state: RegistryS
   }
   const [, , cmd, , arg] = m;
   if (cmd !== 'info' && cmd !== 'peers') return [[], arg];
-  const names = [
-    ...catalog.names(),
-    ...trackedHashes(state)
-      .filter((h) => !catalog.byHash(h))
-      .map((h) => h.slice(0, 12)),
-  ];
+  const names = [...catalog.names(), ...tracked.filter((h) => !catalog.byHash(h)).map((h) => h.slice(0, 12))];
   return [[...new Set(names)].filter((n) => n.startsWith(arg)).sort(), arg];
 }
 
@@ -235,18 +229,16 @@ function nameOf(hash: string, catalog: TorrentCatalog): string {
 }
 
 /** Every tracked swarm plus every stored torrent, with seeders and leechers. */
-export function formatList(state: RegistryState, catalog: TorrentCatalog): string {
-  const hashes = new Set<string>([
-    ...trackedHashes(state),
-    ...catalog.entries().map((e) => e.meta.infoHashHex),
-  ]);
+export function formatList(swarms: readonly SwarmSummary[], catalog: TorrentCatalog): string {
+  const byHash = new Map(swarms.map((s) => [s.infoHash, s]));
+  const hashes = new Set<string>([...byHash.keys(), ...catalog.entries().map((e) => e.meta.infoHashHex)]);
   if (hashes.size === 0) return 'no torrents tracked\n';
   const rows = [['TORRENT', 'INFO-HASH', 'SEEDERS', 'LEECHERS', 'COMPLETED']];
   const sorted = [...hashes].sort(
     (a, b) => nameOf(a, catalog).localeCompare(nameOf(b, catalog)) || a.localeCompare(b),
   );
   for (const h of sorted) {
-    const s = pmapGet(state.swarms, h);
+    const s = byHash.get(h);
     rows.push([
       nameOf(h, catalog),
       h.slice(0, 12),
@@ -258,14 +250,20 @@ export function formatList(state: RegistryState, catalog: TorrentCatalog): strin
   return table(rows);
 }
 
-export function formatDetails(state: RegistryState, catalog: TorrentCatalog, now: number): string {
-  const swarms = listSwarms(state);
+/** Every swarm with its peers (`peers[i]` belongs to `swarms[i]`). */
+export function formatDetails(
+  swarms: readonly SwarmSummary[],
+  peers: readonly (PeerView[] | undefined)[],
+  catalog: TorrentCatalog,
+  now: number,
+): string {
   if (swarms.length === 0) return 'no torrents tracked\n';
   return swarms
-    .map((s) => {
+    .map((s, i) => {
       const entry = catalog.byHash(s.infoHash);
       const head = `${entry?.meta.name ?? '(not in store)'}  ${s.infoHash}  seeders ${s.seeders}  leechers ${s.leechers}  completed ${s.completed}\n`;
-      return head + (s.peers.size === 0 ? '  no peers\n' : indent(peerTable(listPeers(s), entry, now)));
+      const list = peers[i] ?? [];
+      return head + (list.length === 0 ? '  no peers\n' : indent(peerTable(list, entry, now)));
     })
     .join('');
 }
@@ -280,15 +278,16 @@ function indent(text: string): string {
 export function formatPeers(
   hash: string,
   entry: CatalogEntry | undefined,
-  swarm: Swarm | undefined,
+  swarm: SwarmSummary | undefined,
+  peers: readonly PeerView[],
   now: number,
 ): string {
   const title = `${entry?.meta.name ?? '(not in store)'}  ${hash}`;
-  if (!swarm || swarm.peers.size === 0) return `${title}\nno peers\n`;
-  return `${title}  seeders ${swarm.seeders}  leechers ${swarm.leechers}\n${peerTable(listPeers(swarm), entry, now)}`;
+  if (!swarm || peers.length === 0) return `${title}\nno peers\n`;
+  return `${title}  seeders ${swarm.seeders}  leechers ${swarm.leechers}\n${peerTable(peers, entry, now)}`;
 }
 
-function peerTable(peers: PeerEntry[], entry: CatalogEntry | undefined, now: number): string {
+function peerTable(peers: readonly PeerView[], entry: CatalogEntry | undefined, now: number): string {
   const rows = [['ADDRESS', 'CLIENT', 'PROGRESS', 'UPLOADED', 'DOWNLOADED', 'LAST SEEN']];
   for (const p of peers) {
     rows.push([
@@ -311,7 +310,11 @@ function progress(left: number | undefined, total: number | undefined): string {
   return `${humanBytes(left)} left`;
 }
 
-export function formatInfo(hash: string, entry: CatalogEntry | undefined, swarm: Swarm | undefined): string {
+export function formatInfo(
+  hash: string,
+  entry: CatalogEntry | undefined,
+  swarm: SwarmSummary | undefined,
+): string {
   const tracked = `tracker:    ${swarm?.seeders ?? 0} seeders, ${swarm?.leechers ?? 0} leechers, ${swarm?.completed ?? 0} completed\n`;
   if (!entry) return `info-hash:  ${hash}\nnot in the torrent store: no metadata\n${tracked}`;
   const m = entry.meta;
@@ -333,8 +336,8 @@ export function formatInfo(hash: string, entry: CatalogEntry | undefined, swarm:
   return lines.join('\n') + '\n' + tracked;
 }
 
-export function formatStats(state: RegistryState, now: number): string {
-  const s = registryStats(state, now);
+/** Registry totals, then the front ends' own counters (`http announces`, `udp connects`, ...). */
+export function formatStats(s: RegistryStats, extra: Record<string, number> = {}): string {
   return table([
     ['torrents', String(s.torrents)],
     ['peers', String(s.peers)],
@@ -342,6 +345,7 @@ export function formatStats(state: RegistryState, now: number): string {
     ['leechers', String(s.leechers)],
     ['completed', String(s.completed)],
     ['announces', String(s.announces)],
+    ...Object.entries(extra).map(([k, v]) => [k, String(v)]),
     ['uptime', `${s.uptime}s`],
   ]);
 }

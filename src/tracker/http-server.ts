@@ -1,31 +1,36 @@
 /**
  * The HTTP tracker: `GET /announce` (BEP 3, 7, 23), `GET /scrape` (BEP 48) and `GET /stats` (JSON).
  *
- * Owns: sockets, routing, the connection's address as the peer's address, the whitelist check, and
- * turning every refusal into HTTP 200 with a bencoded `failure reason` (what clients expect). Does not
- * own: parsing and encoding (src/protocol/tracker-codec.ts) or swarm state (a `TrackerRegistry`).
- * Bad input is a debug event for us and a failure reason for the client; it never throws past here.
+ * Owns: routing, the connection's address as the peer's address, the whitelist check, counting HTTP
+ * traffic, and turning every refusal into HTTP 200 with a bencoded `failure reason` (what clients
+ * expect). Does not own: sockets and framing (src/tracker/http-wire.ts), parsing and encoding
+ * (src/protocol/tracker-codec.ts) or swarm state (a `TrackerRegistry`). Bad input is a debug event for
+ * us and a failure reason for the client; it never throws past here.
  *
  * @example
  *   const server = createTrackerServer({ registry: createRegistryActor(), host: '127.0.0.1', port: 0 });
  *   const { port } = await server.listen();  // announce URL: http://127.0.0.1:<port>/announce
  *   await server.close();
  */
-import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { Observable, Subject } from 'rxjs';
+import type { AnnounceAnswer, AnnounceOutcome } from '../core/swarm-registry';
 import type { EventInput } from '../events/engine-event';
 import {
   AnnounceRequest,
   TrackerRequestError,
+  decodeCompactPeers,
+  decodeCompactPeers6,
   encodeAnnounceReply,
   encodeFailure,
   encodeScrapeReply,
-  parseAnnounce,
   parseQuery,
   parseScrape,
 } from '../protocol/tracker-codec';
-import type { TrackerRegistry } from './registry';
+import { parseAnnounceQuery } from '../protocol/announce-query';
+import { createHttpWire, WireReply, WireRequest } from './http-wire';
+import { STORAGE_UNAVAILABLE, TrackerRegistry } from './registry';
+import { Traffic, TrafficCounts } from './traffic';
 
 export interface TrackerServerOptions {
   registry: TrackerRegistry;
@@ -39,6 +44,10 @@ export interface TrackerServerOptions {
   allow?: (infoHashHex: string) => boolean | Promise<boolean>;
   defaultNumwant?: number;
   maxNumwant?: number;
+  /** Counters shared with the UDP server (default: the server's own). */
+  traffic?: Traffic;
+  /** HTTP and UDP counts for `/stats` (default: `traffic`'s; the Redis registry sums every process). */
+  trafficTotals?: () => Promise<TrafficCounts>;
 }
 
 export interface TrackerServer {
@@ -50,86 +59,96 @@ export interface TrackerServer {
   rejected(): number;
   /** Debug/warn events about bad requests (`RequestRefused`). */
   readonly events$: Observable<EventInput>;
-  /** Stop accepting, drop keep-alive connections, resolve when the socket is closed. */
+  /** Stop accepting, drop open connections, resolve when the socket is closed. */
   close(): Promise<void>;
 }
 
-const TEXT = { 'Content-Type': 'text/plain' } as const;
+const JSON_TYPE = 'application/json';
+
+/** Bencoded compact reply, written directly: `d8:complete…5:peers<n>:<bytes>[6:peers6…]e`. */
+export function encodeCompactAnswer(a: AnnounceAnswer): Buffer {
+  const head =
+    `d8:completei${a.complete}e10:incompletei${a.incomplete}e8:intervali${a.interval}e` +
+    `12:min intervali${a.minInterval}e5:peers${a.peers4.length}:`;
+  const mid = a.peers6.length > 0 ? `6:peers6${a.peers6.length}:` : '';
+  const n = head.length;
+  const out = Buffer.allocUnsafe(n + a.peers4.length + mid.length + a.peers6.length + 1);
+  out.write(head, 0, 'latin1');
+  a.peers4.copy(out, n);
+  let o = n + a.peers4.length;
+  if (mid) {
+    out.write(mid, o, 'latin1');
+    o += mid.length;
+    a.peers6.copy(out, o);
+    o += a.peers6.length;
+  }
+  out[o] = 0x65; // 'e'
+  return out;
+}
+
+function encodeAnswer(a: AnnounceAnswer, request: AnnounceRequest): Buffer {
+  if (request.compact) return encodeCompactAnswer(a);
+  const peers = [...decodeCompactPeers(a.peers4), ...decodeCompactPeers6(a.peers6)].map((p, i) => ({
+    ...p,
+    ...(a.peerIds ? { peerId: a.peerIds.subarray(i * 20, i * 20 + 20) } : {}),
+  }));
+  return encodeAnnounceReply({ ...a, peers }, { compact: false, noPeerId: request.noPeerId });
+}
 
 export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
   const { registry } = opts;
   const events = new Subject<EventInput>();
+  const traffic = opts.traffic ?? new Traffic();
+  const counts = traffic.http;
   const limits = {
     trustIpParam: opts.trustIpParam ?? false,
     defaultNumwant: opts.defaultNumwant ?? 50,
     maxNumwant: opts.maxNumwant ?? 200,
   };
-  let rejected = 0;
-  let scrapes = 0;
   let bound: AddressInfo | null = null;
+  const sockets = new Set<Socket>();
 
-  const send = (
-    res: http.ServerResponse,
-    body: Buffer,
-    status = 200,
-    headers: http.OutgoingHttpHeaders = TEXT,
-  ): void => {
-    if (res.writableEnded || res.destroyed) return;
-    res.writeHead(status, { ...headers, 'Content-Length': body.length });
-    res.end(body);
+  const refuse = (reply: WireReply, reason: string, code: string, remote: string | undefined): void => {
+    counts.rejected++;
+    if (events.observed)
+      events.next({
+        category: 'tracker',
+        type: 'RequestRefused',
+        level: 'debug',
+        peer: remote,
+        code,
+        reason,
+      });
+    reply(200, encodeFailure(reason));
   };
 
-  const refuse = (
-    res: http.ServerResponse,
-    reason: string,
-    code: string,
-    remote: string | undefined,
-  ): void => {
-    rejected++;
-    events.next({ category: 'tracker', type: 'RequestRefused', level: 'debug', peer: remote, code, reason });
-    send(res, encodeFailure(reason));
+  const answerAnnounce = (reply: WireReply, request: AnnounceRequest): void | Promise<void> => {
+    const verdict = opts.allow ? opts.allow(request.infoHash.toString('hex')) : true;
+    if (verdict === false) return refuse(reply, 'unregistered torrent', 'not-tracked', request.ip);
+    // The common case, an in-process registry and a known verdict, answers without a Promise.
+    const now = verdict === true ? registry.announceNow?.(request) : undefined;
+    if (now) return answered(reply, request, now);
+    return (async () => {
+      if (!(await verdict)) return refuse(reply, 'unregistered torrent', 'not-tracked', request.ip);
+      answered(reply, request, await registry.announce(request));
+    })();
   };
 
-  const answerAnnounce = async (res: http.ServerResponse, request: AnnounceRequest): Promise<void> => {
-    if (opts.allow) {
-      const verdict = opts.allow(request.infoHash.toString('hex'));
-      const ok = verdict === true || (verdict !== false && (await verdict));
-      if (!ok) return refuse(res, 'unregistered torrent', 'not-tracked', request.ip);
-    }
-    const outcome = await registry.announce(request);
-    if (!outcome.ok) return refuse(res, outcome.reason, outcome.code, request.ip);
-    const reply = outcome.reply;
-    send(
-      res,
-      request.compact
-        ? encodeAnnounceReply(reply, { compact: true })
-        : encodeAnnounceReply(
-            {
-              ...reply,
-              peers: reply.peers.map((p) => ({
-                ip: p.ip,
-                port: p.port,
-                peerId: Buffer.from(p.id, 'latin1'),
-              })),
-            },
-            { compact: false, noPeerId: request.noPeerId },
-          ),
-    );
+  const answered = (reply: WireReply, request: AnnounceRequest, outcome: AnnounceOutcome): void => {
+    if (!outcome.ok) return refuse(reply, outcome.reason, outcome.code, request.ip);
+    counts.announces++;
+    reply(200, encodeAnswer(outcome.reply, request));
   };
 
-  const answerScrape = async (
-    res: http.ServerResponse,
-    query: string,
-    remote: string | undefined,
-  ): Promise<void> => {
+  const answerScrape = async (reply: WireReply, query: string, remote: string): Promise<void> => {
     let hashes: Buffer[];
     try {
       hashes = parseScrape(parseQuery(query));
     } catch (err) {
-      if (err instanceof TrackerRequestError) return refuse(res, err.message, err.code, remote);
+      if (err instanceof TrackerRequestError) return refuse(reply, err.message, err.code, remote);
       throw err;
     }
-    scrapes++;
+    counts.scrapes++;
     let files = await registry.scrape(hashes);
     // In whitelist mode a full scrape lists only what we track anyway; a targeted one hides nothing.
     if (opts.allow && hashes.length === 0) {
@@ -137,91 +156,94 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
       const keep = await Promise.all(files.map(async (f) => await allow(f.infoHash.toString('hex'))));
       files = files.filter((_, i) => keep[i]);
     }
-    send(res, encodeScrapeReply(files));
+    reply(200, encodeScrapeReply(files));
   };
 
-  const answerStats = async (res: http.ServerResponse, query: string): Promise<void> => {
+  const answerStats = async (reply: WireReply, query: string): Promise<void> => {
     // Benchmarks start the tracker with --expose-gc and ask for ?gc=1 to measure retained memory only.
     const gc = (globalThis as { gc?: () => void }).gc;
     if (gc && /(^|&)gc=1(&|$)/.test(query)) gc();
     const s = await registry.stats();
+    const t = opts.trafficTotals ? await opts.trafficTotals() : traffic.snapshot();
     const mem = process.memoryUsage();
     const body = {
       ...s,
-      scrapes,
-      rejected,
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+      ...t,
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, arrayBuffers: mem.arrayBuffers },
     };
-    send(res, Buffer.from(JSON.stringify(body) + '\n'), 200, { 'Content-Type': 'application/json' });
+    reply(200, Buffer.from(JSON.stringify(body) + '\n'), JSON_TYPE);
   };
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = req.url ?? '/';
+  const handle = (req: WireRequest, reply: WireReply): void | Promise<void> => {
+    const url = req.target;
     const qi = url.indexOf('?');
     const path = qi < 0 ? url : url.slice(0, qi);
     const query = qi < 0 ? '' : url.slice(qi + 1);
-    const remote = req.socket.remoteAddress;
+    const remote = req.remoteAddress;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return send(res, Buffer.from('method not allowed\n'), 405, { ...TEXT, Allow: 'GET, HEAD' });
+      return reply(405, Buffer.from('method not allowed\n'), 'text/plain', 'Allow: GET, HEAD\r\n');
     }
     switch (path) {
       case '/announce': {
-        if (remote === undefined) return; // the client is already gone
         let request: AnnounceRequest;
         try {
-          request = parseAnnounce(parseQuery(query), { remoteIp: remote, ...limits });
+          request = parseAnnounceQuery(query, { remoteIp: remote, ...limits });
         } catch (err) {
-          if (err instanceof TrackerRequestError) return refuse(res, err.message, err.code, remote);
+          if (err instanceof TrackerRequestError) return refuse(reply, err.message, err.code, remote);
           throw err;
         }
-        return answerAnnounce(res, request);
+        return answerAnnounce(reply, request);
       }
       case '/scrape':
-        return answerScrape(res, query, remote);
+        return answerScrape(reply, query, remote);
       case '/stats':
-        return answerStats(res, query);
+        return answerStats(reply, query);
       case '/':
-        return send(res, Buffer.from('rxtorrent tracker: use /announce, /scrape, /stats\n'));
+        return reply(200, Buffer.from('rxtorrent tracker: use /announce, /scrape, /stats\n'));
       default:
-        return send(res, Buffer.from('not found\n'), 404);
+        return reply(404, Buffer.from('not found\n'));
     }
   };
 
-  const server = http.createServer({ maxHeaderSize: 16 * 1024, keepAliveTimeout: 30_000 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      events.next({
-        category: 'tracker',
-        type: 'RequestFailed',
-        level: 'warn',
-        reason: (err as Error).message,
-      });
-      send(res, encodeFailure('internal tracker error'), 500);
-    });
-  });
-  // Slow or oversized requests must not pin sockets forever.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    // A request line past maxHeaderSize: answer like any other bad query, as clients expect.
-    const overflow = err.code === 'HPE_HEADER_OVERFLOW';
-    const body = overflow ? encodeFailure('query too large') : Buffer.from('bad request\n');
-    rejected++;
-    socket.end(
-      `HTTP/1.1 ${overflow ? '200 OK' : '400 Bad Request'}\r\nContent-Type: text/plain\r\n` +
-        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
-      'latin1',
-    );
+  const server: Server = createHttpWire(
+    (req, reply) => {
+      const failed = (err: unknown): void => {
+        events.next({
+          category: 'tracker',
+          type: 'RequestFailed',
+          level: 'warn',
+          reason: (err as Error).message,
+        });
+        // The registry's queries reject when its storage is away (Redis down): clients get a retry hint.
+        if (/^\/(announce|scrape)(\?|$)/.test(req.target)) reply(200, encodeFailure(STORAGE_UNAVAILABLE));
+        else reply(503, Buffer.from(`${STORAGE_UNAVAILABLE}\n`));
+      };
+      try {
+        const work = handle(req, reply);
+        if (work) work.catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+    },
+    {
+      maxHeadBytes: 16 * 1024,
+      onOversize: () => encodeFailure('query too large'),
+      onBadRequest: () => counts.rejected++,
+    },
+  );
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
   });
 
   return {
     events$: events.asObservable(),
-    rejected: () => rejected,
+    rejected: () => counts.rejected,
     listen: () =>
       new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
         server.once('error', onError);
-        server.listen(opts.port ?? 5000, opts.host ?? '0.0.0.0', () => {
+        server.listen({ port: opts.port ?? 5000, host: opts.host ?? '0.0.0.0', backlog: 1024 }, () => {
           server.off('error', onError);
           bound = server.address() as AddressInfo;
           resolve({ host: bound.address, port: bound.port });
@@ -238,7 +260,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
         events.complete();
         if (!server.listening) return resolve();
         server.close(() => resolve());
-        server.closeAllConnections();
+        for (const s of sockets) s.destroy();
       }),
   };
 }

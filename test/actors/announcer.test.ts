@@ -226,19 +226,19 @@ describe('announcer over loopback HTTP', () => {
     expect(h.announcer.snapshot().status).toBe('ok');
   });
 
-  it('fails over when the first tracker answers with a failure reason, or is a udp:// tracker', async () => {
+  it('fails over when the first tracker answers with a failure reason, or is an unusable udp:// URL', async () => {
     const refusing = await tracker(() => failure('unregistered torrent'));
     const t = await tracker(() => ok(60));
     // random() ≈ 1 leaves each tier in its given order.
     const h = harness({
-      tiers: [['udp://tracker.example:6969/announce', refusing.url], [t.url]],
+      tiers: [['udp://tracker.example/announce', refusing.url], [t.url]],
       random: () => 0.999,
     });
     h.announcer.start();
     await until(() => h.peers.length === 1, 'reply from tier 2');
     const over = h.events.filter((e) => e.type === 'TrackerFailedOver');
     expect(over.map((e) => (e as { message: string }).message)).toEqual([
-      'UDP trackers not supported yet',
+      'UDP tracker URL without a port: udp://tracker.example/announce',
       'failure reason: unregistered torrent',
     ]);
     expect(refusing.queries).toHaveLength(1);
@@ -377,7 +377,7 @@ describe('announcer against our tracker server', () => {
       expect(a.peers[2]).toEqual([{ ip: '127.0.0.1', port: 7002 }]);
 
       await b.announcer.stop();
-      expect(tr.registry.snapshot().peers).toBe(1);
+      expect(tr.registry.snapshot().store.peers).toBe(1);
     } finally {
       await a.announcer.stop();
       await tr.server.close();

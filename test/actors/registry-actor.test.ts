@@ -50,13 +50,13 @@ describe('registry actor', () => {
     const { every } = manualTimer();
     const r = createRegistryActor({ every });
     const seen: number[] = [];
-    const sub = r.state$.subscribe((s) => seen.push(s.peers));
+    const sub = r.state$.subscribe((s) => seen.push(s.store.peers));
     await r.announce(req(1));
     await r.announce(req(2));
     await r.announce(req(1, { event: 'stopped' }));
     sub.unsubscribe();
     expect(seen).toEqual([0, 1, 2, 1]);
-    expect(r.snapshot().peers).toBe(1);
+    expect(r.snapshot().store.peers).toBe(1);
     await r.close();
   });
 

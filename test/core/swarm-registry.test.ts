@@ -1,18 +1,15 @@
 import {
   AnnounceOutcome,
-  PMap,
   RegistryIn,
   RegistryState,
   initialRegistry,
-  pmapDelete,
-  pmapEmpty,
-  pmapGet,
-  pmapSet,
-  pmapValues,
+  listPeers,
+  listSwarms,
   registryStats,
   registryTransition,
   scrapeRegistry,
 } from '../../src/core/swarm-registry';
+import { decodeCompactPeers, decodeCompactPeers6 } from '../../src/protocol/tracker-codec';
 import type { EventInput } from '../../src/events/engine-event';
 import type { AnnounceRequest } from '../../src/protocol/tracker-codec';
 
@@ -60,7 +57,13 @@ const ann = (r: AnnounceRequest, when = (at += 1000), rand = 0): RegistryIn => (
   rand,
   request: r,
 });
-const ports = (o: AnnounceOutcome): number[] => (o.ok ? o.reply.peers.map((p) => p.port).sort() : []);
+const peersOf = (o: AnnounceOutcome) =>
+  o.ok ? [...decodeCompactPeers(o.reply.peers4), ...decodeCompactPeers6(o.reply.peers6)] : [];
+const ports = (o: AnnounceOutcome): number[] =>
+  peersOf(o)
+    .map((p) => p.port)
+    .sort();
+const peerCount = (s: RegistryState): number => registryStats(s, 0).peers;
 
 beforeEach(() => (at = 0));
 
@@ -76,7 +79,7 @@ describe('swarm registry transition', () => {
     expect(ports(replies[1])).toEqual([6001]);
     expect(ports(replies[2])).toEqual([6001, 6002]);
     expect(ports(replies[3])).toEqual([6002, 6003]);
-    expect(state.peers).toBe(3);
+    expect(peerCount(state)).toBe(3);
     expect(replies[3]).toMatchObject({
       ok: true,
       reply: { interval: 100, minInterval: 10, complete: 0, incomplete: 3 },
@@ -97,10 +100,10 @@ describe('swarm registry transition', () => {
 
   it('removes a stopped peer at once and drops the empty swarm', () => {
     const r = run(initialRegistry(CONFIG), [ann(req(1)), ann(req(2)), ann(req(1, { event: 'stopped' }))]);
-    expect(r.state.peers).toBe(1);
+    expect(peerCount(r.state)).toBe(1);
     expect(r.events.map((e) => e.type)).toEqual(['PeerJoined', 'PeerJoined', 'PeerStopped']);
     const r2 = run(r.state, [ann(req(2, { event: 'stopped' }))]);
-    expect(r2.state.swarms.size).toBe(0);
+    expect(listSwarms(r2.state)).toHaveLength(0);
     expect(registryStats(r2.state, 0)).toMatchObject({ torrents: 0, peers: 0, seeders: 0, leechers: 0 });
   });
 
@@ -114,7 +117,7 @@ describe('swarm registry transition', () => {
     expect(scrapeRegistry(r.state, [T1.toString('hex')])).toEqual([
       { infoHash: T1, complete: 0, downloaded: 1, incomplete: 0 },
     ]);
-    expect(r.state.swarms.size).toBe(1);
+    expect(listSwarms(r.state)).toHaveLength(1);
   });
 
   it('counts a leecher that stops with left=0 as a completed download', () => {
@@ -155,9 +158,7 @@ describe('swarm registry transition', () => {
     ]);
     expect(r.replies[1]).toMatchObject({ ok: false, code: 'key-mismatch' });
     expect(r.replies[2]).toMatchObject({ ok: true });
-    expect([...pmapValues(pmapGet(r.state.swarms, T1.toString('hex'))!.peers)].map((p) => p.ip)).toEqual([
-      '10.9.9.9',
-    ]);
+    expect(listPeers(r.state, T1.toString('hex'))!.map((p) => p.ip)).toEqual(['10.9.9.9']);
   });
 
   it('expires peers silent for longer than interval + grace, and only those', () => {
@@ -174,37 +175,60 @@ describe('swarm registry transition', () => {
     expect(registryStats(later.state, 0)).toMatchObject({ peers: 1, seeders: 1, leechers: 0 });
   });
 
-  it('never mutates the state it was given', () => {
-    const r = run(initialRegistry(CONFIG), [ann(req(1)), ann(req(2))]);
-    const before = JSON.stringify(scrapeRegistry(r.state, 'all'));
-    run(r.state, [ann(req(1, { event: 'stopped' })), ann(req(3)), { type: 'Sweep', at: 10 ** 12 }]);
-    expect(JSON.stringify(scrapeRegistry(r.state, 'all'))).toBe(before);
-    expect(r.state.peers).toBe(2);
+  it('mixes IPv4 and IPv6 peers, and gives a one-family reply when asked (UDP)', () => {
+    const r = run(initialRegistry(CONFIG), [
+      ann(req(1)),
+      ann(req(2, { ip: '2001:db8::2' })),
+      ann(req(3, { ip: '::ffff:10.0.0.3' })), // a v4 client on a dual-stack socket
+      ann(req(4)),
+      ann(req(5, { only: 4 })),
+      ann(req(6, { ip: '2001:db8::6', only: 6 })),
+    ]);
+    expect(peersOf(r.replies[3])).toEqual([
+      { ip: '10.0.0.1', port: 6001 },
+      { ip: '10.0.0.3', port: 6003 },
+      { ip: '2001:db8::2', port: 6002 },
+    ]);
+    expect(ports(r.replies[4])).toEqual([6001, 6003, 6004]);
+    expect(ports(r.replies[5])).toEqual([6002]);
   });
-});
 
-describe('persistent map', () => {
-  it('agrees with a Map through growth and deletions, and old versions stay intact', () => {
-    let m: PMap<number> = pmapEmpty();
-    const ref = new Map<string, number>();
-    const versions: [PMap<number>, number][] = [];
-    let x = 12345;
-    for (let i = 0; i < 5000; i++) {
-      x = (x * 1103515245 + 12345) & 0x7fffffff;
-      const k = `k${x % 3000}`;
-      if (x % 5 === 0) {
-        m = pmapDelete(m, k);
-        ref.delete(k);
-      } else {
-        m = pmapSet(m, k, i);
-        ref.set(k, i);
-      }
-      if (i % 1000 === 0) versions.push([m, m.size]);
-    }
-    expect(m.size).toBe(ref.size);
-    for (const [k, v] of ref) expect(pmapGet(m, k)).toBe(v);
-    expect([...pmapValues(m)].length).toBe(ref.size);
-    expect(m.buckets.length).toBeGreaterThan(1);
-    for (const [v, size] of versions) expect([...pmapValues(v)].length).toBe(size);
+  it('non-compact requests get the peer ids in the order of the peers', () => {
+    const r = run(initialRegistry(CONFIG), [
+      ann(req(1, { ip: '2001:db8::1' })),
+      ann(req(2)),
+      ann(req(3, { compact: false })),
+    ]);
+    const reply = r.replies[2];
+    if (!reply.ok) throw new Error('refused');
+    expect(reply.reply.peerIds).toEqual(Buffer.concat([pid(2), pid(1)]));
+  });
+
+  it('the console view of a swarm: seeders first, then by address, with what each peer reported', () => {
+    const r = run(initialRegistry(CONFIG), [
+      ann(req(2, { uploaded: 5, downloaded: 7 }), 3000),
+      ann(req(1, { left: 0 }), 4000),
+    ]);
+    expect(listPeers(r.state, T1.toString('hex'))).toEqual([
+      {
+        id: pid(1).toString('latin1'),
+        ip: '10.0.0.1',
+        port: 6001,
+        left: 0,
+        uploaded: 0,
+        downloaded: 0,
+        lastSeen: 4000,
+      },
+      {
+        id: pid(2).toString('latin1'),
+        ip: '10.0.0.2',
+        port: 6002,
+        left: 100,
+        uploaded: 5,
+        downloaded: 7,
+        lastSeen: 3000,
+      },
+    ]);
+    expect(listPeers(r.state, T2.toString('hex'))).toBeUndefined();
   });
 });

@@ -10,9 +10,13 @@ describe('normalizeTrackerUrl', () => {
     ['::1', 'http://[::1]:5000/announce'],
     ['http://t.example/announce', 'http://t.example/announce'],
     ['udp://t.example:80', 'udp://t.example:80'],
+    ['udp://[::1]:6969/announce', 'udp://[::1]:6969/announce'],
   ])('%s → %s', (input, url) => expect(normalizeTrackerUrl(input)).toBe(url));
 
-  it.each(['', 'host:99999', 'host:0', 'ftp://x', 'a b', 'http://'])('refuses %j', (input) => {
-    expect(() => normalizeTrackerUrl(input)).toThrow(/tracker/);
-  });
+  it.each(['', 'host:99999', 'host:0', 'ftp://x', 'a b', 'http://', 'udp://t.example/announce'])(
+    'refuses %j',
+    (input) => {
+      expect(() => normalizeTrackerUrl(input)).toThrow(/tracker/);
+    },
+  );
 });

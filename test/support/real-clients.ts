@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 
-export type RealTool = 'mktorrent' | 'aria2c' | 'libtorrent' | 'opentracker' | 'transmission';
+export type RealTool = 'mktorrent' | 'aria2c' | 'libtorrent' | 'opentracker' | 'transmission' | 'redis';
 
 const PACKAGES: Record<RealTool, string> = {
   mktorrent: 'mktorrent',
@@ -13,6 +13,7 @@ const PACKAGES: Record<RealTool, string> = {
   libtorrent: 'python3-libtorrent',
   opentracker: 'opentracker',
   transmission: 'transmission-cli',
+  redis: 'redis-server',
 };
 
 /** Debian's python3-libtorrent is built for the system interpreter, not a pyenv one. */
@@ -27,7 +28,7 @@ export function hasTool(tool: RealTool): boolean {
   if (tool === 'libtorrent') {
     ok = spawnSync(SYSTEM_PYTHON, ['-c', 'import libtorrent'], { stdio: 'ignore' }).status === 0;
   } else {
-    const bin = tool === 'transmission' ? 'transmission-cli' : tool;
+    const bin = tool === 'transmission' ? 'transmission-cli' : tool === 'redis' ? 'redis-server' : tool;
     ok = spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
   }
   cache.set(tool, ok);

@@ -23,11 +23,14 @@ export interface TrackerProcess {
   stop(): Promise<number | null>;
 }
 
-/** With `pty`, it runs in a pseudo-terminal: stdout and stderr arrive together on `stdout()`. */
+/**
+ * With `pty`, it runs in a pseudo-terminal: stdout and stderr arrive together on `stdout()`.
+ * `startTimeoutMs` bounds the wait for "tracker listening" (forking `--workers` on a busy machine is slow).
+ */
 export async function startTracker(
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  opts: { pty?: boolean } = {},
+  opts: { pty?: boolean; startTimeoutMs?: number } = {},
 ): Promise<TrackerProcess> {
   const child = opts.pty ? startCliInPty(args, { env }) : startCli(args, { env });
   const w = watch(child, 'tracker');
@@ -43,7 +46,9 @@ export async function startTracker(
     stop: () => w.kill(3000).then(code),
   };
   try {
-    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/);
+    const m = await proc.waitFor(/tracker listening on \S+:(\d+)/, {
+      timeoutMs: opts.startTimeoutMs ?? 10_000,
+    });
     proc.port = Number(m[1]);
   } catch (err) {
     await proc.stop();

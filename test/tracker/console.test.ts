@@ -108,6 +108,9 @@ describe('tracker console through a pipe', () => {
     expect(stats).toMatch(/torrents\s+2\n/);
     expect(stats).toMatch(/peers\s+3\n/);
     expect(stats).toMatch(/announces\s+3\n/);
+    // HTTP and UDP are counted apart.
+    expect(stats).toMatch(/http announces\s+3\n/);
+    expect(stats).toMatch(/udp announces\s+0\n/);
     expect(await ask(p, 'help', /exit.*\n.*\n/)).toContain('peers <torrent>');
     expect(await ask(p, 'frobnicate', /unknown command.*\n/)).toContain('try help');
 
