@@ -1,8 +1,9 @@
 /**
  * The tracker console: `list`, `details`, `info <torrent>`, `peers <torrent>`, `stats`, `help`, `exit`.
  *
- * Owns: reading commands (a readline prompt with tab completion on a TTY; plain lines from a pipe, so
- * it can be scripted), running them one at a time in order, and formatting the answers. Reads swarms
+ * Owns: the commands and formatting the answers; reading them (prompt and Tab completion on a terminal,
+ * line by line from a pipe, one at a time in order) is the shared shell's (src/cli/command-shell.ts).
+ * Reads swarms
  * only through the `TrackerRegistry` queries (in process or on Redis) and metadata only through the
  * catalog; it never touches the servers. Does not own: stopping the tracker (`exit` calls `onExit`).
  * The formatters are pure functions of plain data, exported for tests.
@@ -13,7 +14,7 @@
  *   // TORRENT     INFO-HASH     SEEDERS  LEECHERS  COMPLETED
  *   // movie.mp4   3f1c0a9b2d4e  1        1         0
  */
-import * as readline from 'node:readline';
+import { runShell } from '../cli/command-shell';
 import type { PeerView, RegistryStats, SwarmSummary } from '../core/swarm-registry';
 import { magnetUri } from '../protocol/metainfo';
 import type { TrackerRegistry } from './registry';
@@ -71,8 +72,6 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
     return list;
   };
   let exited = false;
-  let resolveDone: (why: 'eof' | 'exit') => void = () => undefined;
-  const done = new Promise<'eof' | 'exit'>((r) => (resolveDone = r));
 
   const refresh = async (): Promise<string> => {
     try {
@@ -125,57 +124,16 @@ export function runConsole(opts: ConsoleOptions): TrackerConsole {
     }
   };
 
-  const rl = readline.createInterface({
+  const shell = runShell({
     input: opts.input,
-    output: opts.terminal ? opts.output : undefined,
+    output: opts.output,
     terminal: opts.terminal,
-    completer: opts.terminal ? (line: string) => complete(line, opts.catalog, tracked) : undefined,
+    prompt: 'tracker> ',
+    run: async (line) => ({ text: await run(line), exit: exited }),
+    complete: (line) => complete(line, opts.catalog, tracked),
+    onExit: opts.onExit,
   });
-  if (opts.terminal) rl.setPrompt('tracker> ');
-  /** The prompt is on screen (not while a command runs and prints). */
-  let prompting = false;
-  const prompt = (): void => {
-    prompting = true;
-    rl.prompt();
-  };
-
-  // Lines run strictly in order, even when a pipe delivers many at once.
-  let chain: Promise<void> = Promise.resolve();
-  rl.on('line', (line) => {
-    prompting = false;
-    chain = chain.then(async () => {
-      if (exited) return;
-      let text: string;
-      try {
-        text = await run(line);
-      } catch (err) {
-        text = `error: ${(err as Error).message}\n`;
-      }
-      if (text) opts.output.write(text);
-      if (exited) {
-        close();
-        resolveDone('exit');
-        opts.onExit();
-      } else if (opts.terminal) prompt();
-    });
-  });
-  rl.on('close', () => {
-    prompting = false;
-    void chain.then(() => resolveDone(exited ? 'exit' : 'eof'));
-  });
-  if (opts.terminal) prompt();
-
-  let closed = false;
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    prompting = false;
-    rl.close();
-  };
-  const redraw = (): void => {
-    if (opts.terminal && prompting && !closed) rl.prompt(true);
-  };
-  return { done, run, redraw, close };
+  return { done: shell.done, run, redraw: shell.redraw, close: shell.close };
 }
 
 /** Commands, then torrent names (and tracked info-hash prefixes) after `info` / `peers`. */

@@ -16,10 +16,16 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
 import { PeerConnection, PeerEvent } from '../../src/actors/peer-connection';
-import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
 import { BitSet, encodeMessage, WireMessage } from '../../src/protocol/wire-codec';
 import { WireFrame } from '../../src/streams/wire-framing';
-import { RawPeer, RawTorrent, allBlocks, downloadAll, listenRaw, pieceHashes } from '../support/raw-peer';
+import {
+  RawPeer,
+  RawTorrent,
+  allBlocks,
+  downloadAll,
+  listenRaw,
+  writeSingleFileTorrent,
+} from '../support/raw-peer';
 import { pseudoRandomBytes, startCli, tempDir } from '../support/run-cli';
 
 const PIECE = 256 * 1024;
@@ -53,24 +59,7 @@ const started: ChildProcess[] = [];
 beforeAll(async () => {
   tmp = tempDir('rxt-hostile-');
   data = pseudoRandomBytes(SIZE, 4242);
-  fs.mkdirSync(path.join(tmp.dir, 'seed'));
-  fs.writeFileSync(path.join(tmp.dir, 'seed', NAME), data);
-  const bytes = buildMetainfo({
-    name: NAME,
-    pieceLength: PIECE,
-    pieces: pieceHashes(data, PIECE),
-    files: [{ path: [NAME], length: SIZE }],
-    multiFile: false,
-  });
-  torrentFile = path.join(tmp.dir, 'payload.torrent');
-  fs.writeFileSync(torrentFile, bytes);
-  const meta = parseMetainfo(bytes);
-  torrent = {
-    infoHash: meta.infoHash,
-    pieceLength: meta.pieceLength,
-    length: meta.length,
-    pieceCount: meta.pieceCount,
-  };
+  ({ torrentFile, torrent } = writeSingleFileTorrent(tmp.dir, 'payload', NAME, data, PIECE, 'seed'));
   expect(torrent.pieceCount).toBe(6);
   seeder = await startPeer('seed', path.join(tmp.dir, 'seed'), ['--peer', '127.0.0.1:1']);
 });

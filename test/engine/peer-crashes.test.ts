@@ -9,11 +9,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
 import { WireMessage } from '../../src/protocol/wire-codec';
 import { serveHonestly } from '../support/fuzz-peer';
 import { PeerProcess, startPeer } from '../support/peer-process';
-import { RawPeer, RawTorrent, listenRaw, pieceHashes } from '../support/raw-peer';
+import { RawPeer, RawTorrent, listenRaw, writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
 
 const PIECE = 256 * 1024;
@@ -29,17 +28,7 @@ const running: PeerProcess[] = [];
 beforeAll(() => {
   tmp = tempDir('rxt-crash-');
   data = pseudoRandomBytes(SIZE, 77);
-  const bytes = buildMetainfo({
-    name: NAME,
-    pieceLength: PIECE,
-    pieces: pieceHashes(data, PIECE),
-    files: [{ path: [NAME], length: SIZE }],
-    multiFile: false,
-  });
-  torrentFile = path.join(tmp.dir, 'crash.torrent');
-  fs.writeFileSync(torrentFile, bytes);
-  const meta = parseMetainfo(bytes);
-  torrent = { infoHash: meta.infoHash, pieceLength: PIECE, length: SIZE, pieceCount: meta.pieceCount };
+  ({ torrentFile, torrent } = writeSingleFileTorrent(tmp.dir, 'crash', NAME, data, PIECE));
 });
 
 afterEach(async () => {

@@ -16,7 +16,7 @@ import {
   until,
 } from '../support/child-process';
 import { PeerProcess, startPeer } from '../support/peer-process';
-import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
+import { ARIA2_LOOPBACK, SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
 import { ROOT } from '../support/run-cli';
 import {
   Content,
@@ -31,18 +31,6 @@ jest.setTimeout(30_000);
 
 const LT_SEED = path.join(ROOT, 'test', 'support', 'lt-seed.py');
 const LT_LEECH = path.join(ROOT, 'test', 'support', 'lt-leech.py');
-const ARIA2_LOOPBACK = [
-  '--enable-dht=false',
-  '--enable-dht6=false',
-  '--bt-enable-lpd=false',
-  '--enable-peer-exchange=false',
-  '--file-allocation=none',
-  '--summary-interval=0',
-  '--console-log-level=warn',
-  '--check-certificate=false',
-  '--bt-tracker-connect-timeout=5',
-  '--bt-tracker-timeout=5',
-];
 
 const lab = useSwarmLab('rxt-interop-');
 

@@ -11,10 +11,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
 import { fuzzSequence, playSequence, seededRandom, serveHonestly, stepBytes } from '../support/fuzz-peer';
 import { PeerProcess, startPeer } from '../support/peer-process';
-import { RawTorrent, downloadAll, pieceHashes } from '../support/raw-peer';
+import { RawTorrent, downloadAll, writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
 
 const SEQUENCES = Number(process.env.RXTORRENT_FUZZ_SEQUENCES ?? 1100);
@@ -36,19 +35,7 @@ const running: PeerProcess[] = [];
 beforeAll(() => {
   tmp = tempDir('rxt-fuzz-');
   data = pseudoRandomBytes(SIZE, 99);
-  fs.mkdirSync(path.join(tmp.dir, 'seed'));
-  fs.writeFileSync(path.join(tmp.dir, 'seed', NAME), data);
-  const bytes = buildMetainfo({
-    name: NAME,
-    pieceLength: PIECE,
-    pieces: pieceHashes(data, PIECE),
-    files: [{ path: [NAME], length: SIZE }],
-    multiFile: false,
-  });
-  torrentFile = path.join(tmp.dir, 'fuzz.torrent');
-  fs.writeFileSync(torrentFile, bytes);
-  const meta = parseMetainfo(bytes);
-  torrent = { infoHash: meta.infoHash, pieceLength: PIECE, length: SIZE, pieceCount: meta.pieceCount };
+  ({ torrentFile, torrent } = writeSingleFileTorrent(tmp.dir, 'fuzz', NAME, data, PIECE, 'seed'));
 });
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { exitWithin, freePort, sameTree, spawnWatched } from '../support/child-process';
 import { startPeer } from '../support/peer-process';
 import { RawPeer } from '../support/raw-peer';
-import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
+import { ARIA2_LOOPBACK, SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
 import { ROOT, runCli } from '../support/run-cli';
 import { ServeProcess, startServe } from '../support/serve-process';
 import { MadeTorrent, makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
@@ -18,17 +18,6 @@ import { parseMetainfo } from '../../src/protocol/metainfo';
 jest.setTimeout(60_000);
 
 const LT_LEECH = path.join(ROOT, 'test', 'support', 'lt-leech.py');
-const ARIA2_LOOPBACK = [
-  '--enable-dht=false',
-  '--enable-dht6=false',
-  '--bt-enable-lpd=false',
-  '--enable-peer-exchange=false',
-  '--file-allocation=none',
-  '--summary-interval=0',
-  '--console-log-level=warn',
-  '--bt-tracker-connect-timeout=5',
-  '--bt-tracker-timeout=5',
-];
 
 const lab = useSwarmLab('rxt-serve-');
 

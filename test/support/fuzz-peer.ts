@@ -20,18 +20,9 @@ import {
 } from '../../src/protocol/wire-codec';
 import { WireFrame } from '../../src/streams/wire-framing';
 import { RawPeer, RawTorrent } from './raw-peer';
+import { seededRandom } from './seeded-random';
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const U32_MAX = 0xffffffff;
 

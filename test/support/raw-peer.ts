@@ -13,7 +13,10 @@
  *   await peer.waitClosed(2_000); // the seeder hung up on us
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
 import {
   BLOCK_SIZE,
   encodeHandshake,
@@ -255,4 +258,36 @@ export function pieceHashes(data: Buffer, pieceLength: number): Buffer {
     );
   }
   return Buffer.concat(out);
+}
+
+/**
+ * A single-file torrent of `data` for raw-peer tests: `<dir>/<file>.torrent` written, the content
+ * written to `<dir>/<seedDir>/<name>` when `seedDir` is given, and the torrent's shape for raw peers.
+ */
+export function writeSingleFileTorrent(
+  dir: string,
+  file: string,
+  name: string,
+  data: Buffer,
+  pieceLength: number,
+  seedDir?: string,
+): { torrentFile: string; torrent: RawTorrent } {
+  if (seedDir !== undefined) {
+    fs.mkdirSync(path.join(dir, seedDir), { recursive: true });
+    fs.writeFileSync(path.join(dir, seedDir, name), data);
+  }
+  const bytes = buildMetainfo({
+    name,
+    pieceLength,
+    pieces: pieceHashes(data, pieceLength),
+    files: [{ path: [name], length: data.length }],
+    multiFile: false,
+  });
+  const torrentFile = path.join(dir, `${file}.torrent`);
+  fs.writeFileSync(torrentFile, bytes);
+  const meta = parseMetainfo(bytes);
+  return {
+    torrentFile,
+    torrent: { infoHash: meta.infoHash, pieceLength, length: data.length, pieceCount: meta.pieceCount },
+  };
 }

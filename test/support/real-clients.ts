@@ -16,6 +16,20 @@ const PACKAGES: Record<RealTool, string> = {
   redis: 'redis-server',
 };
 
+/** aria2c on loopback only: no DHT, LPD or PEX, no preallocation, quiet, short tracker timeouts. */
+export const ARIA2_LOOPBACK = [
+  '--enable-dht=false',
+  '--enable-dht6=false',
+  '--bt-enable-lpd=false',
+  '--enable-peer-exchange=false',
+  '--file-allocation=none',
+  '--summary-interval=0',
+  '--console-log-level=warn',
+  '--check-certificate=false',
+  '--bt-tracker-connect-timeout=5',
+  '--bt-tracker-timeout=5',
+];
+
 /** Debian's python3-libtorrent is built for the system interpreter, not a pyenv one. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
