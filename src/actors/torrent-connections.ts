@@ -8,12 +8,17 @@
  * protocol (the connection's own actor).
  */
 import { PeerConnection, PeerTransport } from './peer-connection';
-import type { RateLimiter } from '../core/token-bucket';
+import { RateLimiter, TokenBucket, chainLimiters } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import type { BitSet, Handshake, PieceGeometry } from '../protocol/wire-codec';
 
 export class TorrentConnections {
   private readonly conns = new Map<string, PeerConnection>();
+  /** This torrent's own limits (serve's torrent-set); the process-wide ones apply as well. */
+  private readonly down = new TokenBucket(0);
+  private readonly up = new TokenBucket(0);
+  private readonly downLimiter: RateLimiter;
+  private readonly upLimiter: RateLimiter;
 
   constructor(
     private readonly o: {
@@ -27,7 +32,16 @@ export class TorrentConnections {
       inbox: (m: TorrentIn) => void;
       counted: (delta: 1 | -1) => void;
     },
-  ) {}
+  ) {
+    this.downLimiter = o.downBucket ? chainLimiters(this.down, o.downBucket) : this.down;
+    this.upLimiter = o.upBucket ? chainLimiters(this.up, o.upBucket) : this.up;
+  }
+
+  /** Bytes/s; 0 = no limit of the torrent's own. */
+  setLimits(l: { down?: number; up?: number }, now: number): void {
+    if (l.down !== undefined) this.down.setRate(l.down, now);
+    if (l.up !== undefined) this.up.setRate(l.up, now);
+  }
 
   get(key: string): PeerConnection | undefined {
     return this.conns.get(key);
@@ -45,8 +59,8 @@ export class TorrentConnections {
       geometry: this.o.geometry,
       ourBitfield: this.o.ourBitfield,
       clock: this.o.clock,
-      downBucket: this.o.downBucket,
-      upBucket: this.o.upBucket,
+      downBucket: this.downLimiter,
+      upBucket: this.upLimiter,
       autoStart: false,
     });
     this.conns.get(key)?.close('replaced by a new connection', false);

@@ -49,3 +49,43 @@ export function torrentStats(
     firstByteAt: t.firstByteAt,
   };
 }
+
+/** When things happened (clock ms), for remote views: started, completed, last byte either way. */
+export interface TorrentTimes {
+  startedAt?: number;
+  doneAt?: number;
+  activityAt?: number;
+  downloadingMs: number;
+  seedingMs: number;
+}
+
+/**
+ * A torrent's one-second bookkeeping: time spent downloading and seeding, when bytes last moved, and
+ * whether anything changed since the last `Progress` event (an idle torrent emits none).
+ */
+export class TorrentBeat {
+  readonly times: TorrentTimes = { downloadingMs: 0, seedingMs: 0 };
+  private lastTick = 0;
+  private lastBytes = 0;
+  private lastProgress = '';
+
+  started(now: number): void {
+    this.lastTick = now;
+    this.times.startedAt ??= now;
+  }
+
+  /** Counts the second; returns true when the figures moved (a `Progress` event is due). */
+  beat(now: number, seeding: boolean, s: TorrentStats): boolean {
+    const spent = Math.max(0, now - this.lastTick);
+    this.lastTick = now;
+    if (seeding) this.times.seedingMs += spent;
+    else this.times.downloadingMs += spent;
+    const sig = `${s.have}|${s.downloaded}|${s.uploaded}|${s.wasted}|${s.peers}|${s.downRate}|${s.upRate}`;
+    if (sig === this.lastProgress) return false;
+    this.lastProgress = sig;
+    const bytes = s.downloaded + s.uploaded;
+    if (bytes !== this.lastBytes) this.times.activityAt = now;
+    this.lastBytes = bytes;
+    return true;
+  }
+}

@@ -29,7 +29,6 @@ import { CHOKE_INTERVAL_MS } from '../core/choker';
 import type { PeerSource } from '../core/peer-list';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
 import type { AnnounceState } from '../core/announce-state';
-import { TokenBucket, chainLimiters } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import { EventInput } from '../events/engine-event';
 import type { Metainfo } from '../protocol/metainfo';
@@ -37,7 +36,7 @@ import type { PeerAddress } from '../protocol/tracker-codec';
 import type { Handshake } from '../protocol/wire-codec';
 import { PieceStorage, StorageError } from '../storage/piece-storage';
 import { currentFiles, resumePath } from '../storage/resume-file';
-import { TorrentStatus, torrentStats, TorrentStats } from './torrent-stats';
+import { TorrentBeat, TorrentStatus, torrentStats, TorrentStats } from './torrent-stats';
 
 export type { TorrentStatus, TorrentStats, TorrentOptions, TorrentServices };
 
@@ -65,19 +64,9 @@ export class Torrent {
   private readonly resumeFile: string | false;
   /** What each tracker said last: swarm counts and how many peers it gave. */
   readonly trackerCounts = new Map<string, { seeders?: number; leechers?: number; peers: number }>();
-  private readonly down = new TokenBucket(0);
-  private readonly up = new TokenBucket(0);
-  /** When things happened (clock ms), for remote views: started, completed, last byte either way. */
-  readonly times: {
-    startedAt?: number;
-    doneAt?: number;
-    activityAt?: number;
-    downloadingMs: number;
-    seedingMs: number;
-  } = {
-    downloadingMs: 0,
-    seedingMs: 0,
-  };
+  private readonly beat = new TorrentBeat();
+  /** When things happened (for remote views). */
+  readonly times = this.beat.times;
 
   constructor(
     readonly o: TorrentOptions,
@@ -104,9 +93,8 @@ export class Torrent {
       geometry: o.meta,
       ourBitfield: () => this.logic.ourBitfield(),
       clock: svc.clock,
-      // This torrent's own limits (serve's torrent-set) and the process-wide ones, both applied.
-      downBucket: svc.downBucket ? chainLimiters(this.down, svc.downBucket) : this.down,
-      upBucket: svc.upBucket ? chainLimiters(this.up, svc.upBucket) : this.up,
+      downBucket: svc.downBucket,
+      upBucket: svc.upBucket,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
     });
@@ -114,14 +102,7 @@ export class Torrent {
 
   /** This torrent's own rate limits in bytes/s (0 = none; the process-wide ones apply as well). */
   setLimits(l: { down?: number; up?: number }): void {
-    const now = this.svc.clock();
-    if (l.down !== undefined) this.down.setRate(l.down, now);
-    if (l.up !== undefined) this.up.setRate(l.up, now);
-  }
-
-  limits(): { down: number; up: number } {
-    const rate = (b: TokenBucket): number => (b.limited ? b.bytesPerSecond : 0);
-    return { down: rate(this.down), up: rate(this.up) };
+    this.conns.setLimits(l, this.svc.clock());
   }
 
   /** The announcer's state (trackers, last results), while it runs. */
@@ -277,8 +258,8 @@ export class Torrent {
     this.statusValue = this.logic.completed ? 'seeding' : 'downloading';
     this.actor.send({ type: 'SetActive', active: true });
     const now = this.svc.clock();
-    this.lastChoke = this.lastResumeSave = this.lastTick = now;
-    this.times.startedAt ??= now;
+    this.lastChoke = this.lastResumeSave = now;
+    this.beat.started(now);
     this.startAnnouncer();
     if (this.o.peers?.length) this.addPeers(this.o.peers, 'manual');
   }
@@ -292,10 +273,6 @@ export class Torrent {
   tick(now: number): void {
     if (this.statusValue !== 'downloading' && this.statusValue !== 'seeding') return;
     this.actor.send({ type: 'Tick' });
-    const spent = Math.max(0, now - this.lastTick);
-    this.lastTick = now;
-    if (this.statusValue === 'seeding') this.times.seedingMs += spent;
-    else this.times.downloadingMs += spent;
     if (now - this.lastChoke >= CHOKE_INTERVAL_MS) {
       this.lastChoke = now;
       this.perform({ type: 'Choke', round: true });
@@ -304,21 +281,12 @@ export class Torrent {
       this.lastResumeSave = now;
       void this.resume?.save(false);
     }
-    const stats = this.publicStats();
-    const rates = this.stats();
-    const sig = `${JSON.stringify(stats)}|${rates.downRate}|${rates.upRate}`;
-    if (sig === this.lastProgress) return;
-    if (rates.downloaded + rates.uploaded !== this.lastBytes) this.times.activityAt = now;
-    this.lastBytes = rates.downloaded + rates.uploaded;
-    this.lastProgress = sig;
-    this.emit({ category: 'engine', type: 'Progress', level: 'debug', torrent: this.infoHashHex, ...stats });
+    if (this.beat.beat(now, this.statusValue === 'seeding', this.stats()))
+      this.emit({ category: 'engine', type: 'Progress', level: 'debug', torrent: this.infoHashHex, ...this.publicStats() }); // prettier-ignore
   }
 
   private lastChoke = 0;
-  private lastTick = 0;
-  private lastBytes = 0;
   private lastResumeSave = 0;
-  private lastProgress = '';
 
   private deactivate(): void {
     this.actor?.send({ type: 'SetActive', active: false });
