@@ -272,7 +272,9 @@ export class Torrent {
    */
   tick(now: number): void {
     if (this.statusValue !== 'downloading' && this.statusValue !== 'seeding') return;
-    this.actor.send({ type: 'Tick' });
+    // An idle torrent (no connection, nobody to dial yet) has nothing to tick: hundreds stay cheap.
+    if (this.logic.peers.size > 0 || this.logic.peerList.candidates(now, 1, this.logic.completed).length > 0)
+      this.actor.send({ type: 'Tick' });
     if (now - this.lastChoke >= CHOKE_INTERVAL_MS) {
       this.lastChoke = now;
       this.perform({ type: 'Choke', round: true });

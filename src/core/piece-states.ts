@@ -50,6 +50,8 @@ export class PieceStates {
   private readonly buffers = new Map<number, Buffer>();
   private readonly free: Buffer[] = [];
   private readonly counts: number[];
+  /** Bytes of pieces held on disk in any form (have, unchecked, corrupt). */
+  private held = 0;
 
   constructor(private readonly g: PieceGeometryLike) {
     this.status = new Uint8Array(g.pieceCount);
@@ -93,14 +95,9 @@ export class PieceStates {
       : this.g.pieceLength;
   }
 
-  /** Bytes of pieces we do not have in any form (for the tracker's `left`). */
+  /** Bytes of pieces we do not have in any form (for the tracker's `left`); kept up to date, O(1). */
   bytesMissing(): number {
-    let left = 0;
-    for (let i = 0; i < this.status.length; i++) {
-      const s = this.status[i];
-      if (s !== HAVE && s !== UNCHECKED && s !== CORRUPT) left += this.pieceSize(i);
-    }
-    return left;
+    return this.g.length - this.held;
   }
 
   // --------------------------------------------------------------------------------------- download
@@ -191,9 +188,12 @@ export class PieceStates {
   }
 
   private set(index: number, s: number): void {
-    this.counts[this.status[index]]--;
+    const was = this.status[index];
+    this.counts[was]--;
     this.status[index] = s;
     this.counts[s]++;
+    const held = (x: number): boolean => x === HAVE || x === UNCHECKED || x === CORRUPT;
+    if (held(was) !== held(s)) this.held += held(s) ? this.pieceSize(index) : -this.pieceSize(index);
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * Watching the local store folder: fs.watch for speed, a periodic rescan for certainty.
  *
- * Owns: when to list the folder (an fs.watch event, debounced; every `rescanMs` whatever happens, since
- * fs.watch misses events on some file systems and cannot watch a folder that does not exist yet), and
+ * Owns: when to list the folder (an fs.watch event, debounced; and a periodic rescan whatever happens,
+ * since fs.watch misses events on some file systems and cannot watch a folder that does not exist yet:
+ * every `rescanMs`, or six times that while fs.watch is on, which keeps an idle daemon quiet), and
  * holding back files that are still being written: a new or changed `.torrent` is published only once
  * its size and mtime have stayed the same for `settleMs` (or its mtime is already that old). Temp
  * files (`*.tmp`, hidden files) are never torrents. A torrent still written to after `settleMs` of
@@ -135,11 +136,26 @@ export function watchLocalStore(
       // Not ours to create (read-only mount, …): the rescan still lists it once it appears.
     }
     arm();
-    const rescan = setInterval(kick, opts.rescanMs ?? 5000);
+    // While fs.watch is on, the rescan is only a safety net: every `rescanMs` × 6 (30 s by default).
+    // Without it (no folder yet, a file system that does not report), every `rescanMs`.
+    let rescan: NodeJS.Timeout | undefined;
+    const schedule = (): void => {
+      if (closed) return;
+      const every = opts.rescanMs ?? 5000;
+      rescan = setTimeout(
+        () => {
+          kick();
+          schedule();
+        },
+        watcher ? every * 6 : every,
+      );
+      rescan.unref?.();
+    };
+    schedule();
     kick();
     return () => {
       closed = true;
-      clearInterval(rescan);
+      clearTimeout(rescan);
       clearTimeout(debounceTimer);
       clearTimeout(settleTimer);
       watcher?.close();
