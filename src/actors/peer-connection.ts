@@ -26,6 +26,7 @@ import { ActorRef, createActor } from './actor';
 import {
   MAX_READS_IN_FLIGHT,
   PeerCommand,
+  PeerConfig,
   PeerEffect,
   PeerEvent,
   PeerIn,
@@ -43,6 +44,7 @@ import {
 } from '../protocol/wire-codec';
 import { RateMeter } from '../core/rate-meter';
 import type { RateLimiter } from '../core/token-bucket';
+import { MAX_METADATA_SIZE } from '../protocol/ut-metadata';
 import { limitReceive } from '../streams/rate-limit';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
@@ -68,13 +70,14 @@ export interface PeerConnectionOptions {
   remoteHandshake?: Handshake;
   infoHash: Buffer;
   peerId: Buffer;
-  geometry: PieceGeometry;
+  /** The torrent's shape; null for a magnet's connection, which only fetches the metadata. */
+  geometry: PieceGeometry | null;
   /** Our pieces, for the first message. */
   ourBitfield: () => BitSet;
-  /** Set the BEP 10 bit (default false until extensions are wired). */
-  extensions?: boolean;
+  /** BEP 10: set its bit, offer these extensions, send this handshake (default: no BEP 10). */
+  extensions?: PeerConfig['extensions'];
   clock?: () => number;
-  /** Most peer requests queued at once (default 256). */
+  /** Most peer requests queued at once (default MAX_QUEUED_REQUESTS). */
   maxQueuedRequests?: number;
   /** Close after this long without any message from the peer (default 180 s). */
   idleTimeoutMs?: number;
@@ -91,6 +94,10 @@ export interface PeerConnectionOptions {
   autoStart?: boolean;
 }
 
+/** Requests from one peer we queue without dropping; advertised as our BEP 10 `reqq`. */
+export const MAX_QUEUED_REQUESTS = 256;
+/** Without the metadata the piece count is unknown: allow the bitfield of the largest torrent we accept. */
+const METADATA_MODE_MAX_MESSAGE = 1 + Math.ceil(MAX_METADATA_SIZE / 20 / 8);
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
 const SEND_HIGH_WATER = 1024 * 1024;
 /** Upload memory one connection may hold (see the module header). */
@@ -117,7 +124,7 @@ export class PeerConnection {
     this.address = o.address;
     this.outgoing = o.outgoing;
     this.clock = o.clock ?? Date.now;
-    const reserved = makeReserved({ fast: true, extensions: o.extensions === true });
+    const reserved = makeReserved({ fast: true, extensions: o.extensions !== undefined });
     this.state = initialPeerState(
       {
         geometry: o.geometry,
@@ -125,8 +132,9 @@ export class PeerConnection {
         ourPeerId: o.peerId,
         outgoing: o.outgoing,
         ourBitfield: o.ourBitfield,
-        maxQueuedRequests: o.maxQueuedRequests ?? 256,
+        maxQueuedRequests: o.maxQueuedRequests ?? MAX_QUEUED_REQUESTS,
         idleTimeoutMs: o.idleTimeoutMs ?? 180_000,
+        extensions: o.extensions,
       },
       this.clock(),
       o.handshakeTimeoutMs ?? 20_000,
@@ -227,7 +235,8 @@ export class PeerConnection {
 
   private attachReader(prelude: Buffer | undefined, reserved: Buffer): void {
     const reader = new WireReader({
-      pieceCount: this.o.geometry.pieceCount,
+      pieceCount: this.o.geometry?.pieceCount ?? 0,
+      ...(this.o.geometry === null ? { maxMessageLength: METADATA_MODE_MAX_MESSAGE } : {}),
       expectInfoHash: this.o.infoHash,
       localReserved: reserved,
       handshake: this.o.remoteHandshake === undefined,

@@ -7,7 +7,7 @@
  * subscriptions exist. Does not own: which peers to dial or accept (the torrent's logic decides) or the
  * protocol (the connection's own actor).
  */
-import { PeerConnection, PeerTransport } from './peer-connection';
+import { PeerConnection, PeerConnectionOptions, PeerTransport } from './peer-connection';
 import { RateLimiter, TokenBucket, chainLimiters } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import type { BitSet, Handshake, PieceGeometry } from '../protocol/wire-codec';
@@ -24,12 +24,15 @@ export class TorrentConnections {
     private readonly o: {
       infoHash: Buffer;
       peerId: Buffer;
-      geometry: PieceGeometry;
+      /** Null for a magnet's connections (metadata only). */
+      geometry: PieceGeometry | null;
       ourBitfield: () => BitSet;
       clock: () => number;
       downBucket?: RateLimiter;
       upBucket?: RateLimiter;
-      inbox: (m: TorrentIn) => void;
+      /** BEP 10 for the connection to `key` (its bit, our extensions and handshake). */
+      extensions?: (key: string) => PeerConnectionOptions['extensions'];
+      inbox: (m: Extract<TorrentIn, { type: 'Peer' | 'Attached' }>) => void;
       counted: (delta: 1 | -1) => void;
     },
   ) {
@@ -61,6 +64,7 @@ export class TorrentConnections {
       clock: this.o.clock,
       downBucket: this.downLimiter,
       upBucket: this.upLimiter,
+      extensions: this.o.extensions?.(key),
       autoStart: false,
     });
     this.conns.get(key)?.close('replaced by a new connection', false);

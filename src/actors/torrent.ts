@@ -16,7 +16,7 @@ import { Observable, Subject, Subscription } from 'rxjs';
 import type { ActorRef } from './actor';
 import type { Announcer } from './announcer';
 import type { createChokerActor } from './choker-actor';
-import type { PeerTransport } from './peer-connection';
+import { MAX_QUEUED_REQUESTS, PeerTransport } from './peer-connection';
 import type { ResumeKeeper } from './resume-keeper';
 import type { StorageActor } from './storage-actor';
 import { checkExisting } from './torrent-check';
@@ -26,7 +26,8 @@ import { createTorrentAnnouncer, createTorrentParts } from './torrent-parts';
 import type { Uploader } from './uploader';
 import type { Verifier } from './verifier';
 import { CHOKE_INTERVAL_MS } from '../core/choker';
-import type { PeerSource } from '../core/peer-list';
+import { PeerSource, ipOfKey } from '../core/peer-list';
+import { ourExtensions } from '../core/peer-extensions';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
 import type { AnnounceState } from '../core/announce-state';
 import type { TorrentIn } from '../core/torrent-transition';
@@ -86,6 +87,8 @@ export class Torrent {
       engineSlots: svc.slots,
       localAddresses: svc.localAddresses,
       port: svc.port,
+      private: o.meta.private,
+      info: o.meta.infoBytes,
     });
     this.conns = new TorrentConnections({
       infoHash: o.meta.infoHash,
@@ -97,6 +100,15 @@ export class Torrent {
       upBucket: svc.upBucket,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
+      extensions: (key) =>
+        ourExtensions({
+          port: svc.port,
+          metadataSize: o.meta.infoBytes.length,
+          private: o.meta.private,
+          reqq: MAX_QUEUED_REQUESTS,
+          peerIp: ipOfKey(key),
+          seed: () => this.logic.completed,
+        }),
     });
   }
 

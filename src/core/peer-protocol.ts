@@ -1,6 +1,8 @@
 /**
  * One peer connection's protocol logic, as a transition: BEP 3 with BEP 6 (fast) when both sides set
- * the bit, and the BEP 10 envelope (extended messages are passed up, not interpreted here).
+ * the bit, and BEP 10 when both set its bit: our extended handshake after the first message, the peer's
+ * handshakes and messages decoded by src/core/peer-extensions.ts and passed up as typed facts (a
+ * malformed one closes the connection), and `SendExtended` by name, with the id the peer declared.
  *
  * Owns: the handshake step, the first-message rules, choke/interest state both ways, keep-alive and idle
  * deadlines, validating every frame against the torrent (`validateMessage`), the bounded queue of the
@@ -23,6 +25,15 @@ import {
   supportsFast,
   validateMessage,
 } from '../protocol/wire-codec';
+import type { ExtensionHandshake } from '../protocol/extension-handshake';
+import { ExtensionError } from '../protocol/extension-error';
+import {
+  ExtendedMessage,
+  PeerExtensions,
+  extensionIdFor,
+  initialPeerExtensions,
+  readExtended,
+} from './peer-extensions';
 import type { BlockSpan } from './piece-picker';
 import { RateMeter } from './rate-meter';
 import type { Step } from './step';
@@ -36,7 +47,8 @@ export type PeerCommand =
   | { type: 'SetInterested'; interested: boolean }
   | { type: 'SendBlock'; span: BlockSpan; data: Buffer }
   | { type: 'BlockUnavailable'; span: BlockSpan }
-  | { type: 'SendExtended'; id: number; payload: Buffer }
+  /** An extension message by name; dropped when the peer did not declare that extension. */
+  | { type: 'SendExtended'; name: string; payload: Buffer }
   | { type: 'Close'; reason: string };
 
 /** Facts the runtime feeds in (stamped with the injected clock's `now`). */
@@ -64,7 +76,9 @@ export type PeerEvent =
   | { type: 'PeerSentBlock'; span: BlockSpan; data: Buffer }
   | { type: 'PeerRejected'; span: BlockSpan }
   | { type: 'PeerWantsBlock'; span: BlockSpan }
-  | { type: 'PeerSentExtended'; id: number; payload: Buffer }
+  /** Its extended handshake (BEP 10 allows more than one; each updates the ids). */
+  | { type: 'PeerSentExtensionHandshake'; handshake: ExtensionHandshake }
+  | { type: 'PeerSentExtended'; message: ExtendedMessage }
   | { type: 'PeerSentPort'; port: number }
   | { type: 'PeerClosed'; reason: string; violation: boolean };
 
@@ -80,16 +94,22 @@ export type PeerEffect =
   | { type: 'Close' };
 
 export interface PeerConfig {
-  geometry: PieceGeometry;
+  /** The torrent's shape; null while it is not known (a magnet's connection fetching metadata). */
+  geometry: PieceGeometry | null;
   /** Our reserved bytes (BEP 6 / BEP 10 bits). */
   reserved: Buffer;
   ourPeerId: Buffer;
   outgoing: boolean;
   /** Our pieces, for the first message. */
   ourBitfield: () => BitSet;
-  /** Most peer requests queued at once (we advertise 250 as `reqq` once BEP 10 is on; default 256). */
+  /** Most peer requests queued at once; with BEP 10 the owner advertises it as our `reqq`. */
   maxQueuedRequests: number;
   idleTimeoutMs: number;
+  /**
+   * BEP 10, when our reserved bit is set: the extensions we offer (name → the id peers send them with;
+   * empty for a private torrent) and our extended handshake's payload, built when it is sent.
+   */
+  extensions?: { local: ReadonlyMap<string, number>; handshake: () => Buffer };
 }
 
 export const KEEPALIVE_MS = 90_000;
@@ -123,6 +143,7 @@ export interface PeerState {
   /** The first message was BITFIELD, HAVE ALL or HAVE NONE (so a later one is an update, not a violation). */
   openedWithPieces: boolean;
   excessRequests: number;
+  ext: PeerExtensions;
 }
 
 export function initialPeerState(config: PeerConfig, now: number, handshakeTimeoutMs: number): PeerState {
@@ -150,6 +171,7 @@ export function initialPeerState(config: PeerConfig, now: number, handshakeTimeo
     gotFirstMessage: false,
     openedWithPieces: false,
     excessRequests: 0,
+    ext: initialPeerExtensions(),
   };
 }
 
@@ -255,9 +277,11 @@ function onCommand(out: Out, c: PeerCommand): void {
       if (s.fast) out.write({ type: 'Reject', ...c.span });
       out.effects.push({ type: 'Pump' });
       return;
-    case 'SendExtended':
-      if (s.extensions) out.write({ type: 'Extended', id: c.id, payload: c.payload });
+    case 'SendExtended': {
+      const id = s.extensions ? extensionIdFor(s.ext, c.name) : undefined;
+      if (id !== undefined) out.write({ type: 'Extended', id, payload: c.payload });
       return;
+    }
     case 'Close':
       return out.close(c.reason, false);
   }
@@ -279,17 +303,65 @@ function onHandshake(out: Out, h: Handshake): void {
     extensions: s.extensions,
     reserved: Buffer.from(h.reserved),
   });
-  const bits = s.config.ourBitfield();
-  if (s.fast && bits.isComplete()) out.write({ type: 'HaveAll' });
-  else if (s.fast && bits.isEmpty()) out.write({ type: 'HaveNone' });
-  else if (!bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
+  if (s.config.geometry === null) {
+    if (s.fast) out.write({ type: 'HaveNone' });
+  } else {
+    const bits = s.config.ourBitfield();
+    if (s.fast && bits.isComplete()) out.write({ type: 'HaveAll' });
+    else if (s.fast && bits.isEmpty()) out.write({ type: 'HaveNone' });
+    else if (!bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
+  }
+  const ext = s.config.extensions;
+  if (s.extensions && ext) out.write({ type: 'Extended', id: 0, payload: ext.handshake() });
+}
+
+/** An extended message: the peer's handshake, or an extension we offered; a malformed one closes it. */
+function onExtended(out: Out, id: number, payload: Buffer): void {
+  const s = out.s;
+  let got;
+  try {
+    got = readExtended(s.ext, s.config.extensions?.local ?? NO_EXTENSIONS, id, payload);
+  } catch (err) {
+    if (err instanceof ExtensionError) return out.close(`protocol error: ${err.message}`, true);
+    throw err;
+  }
+  if (got.kind === 'handshake') {
+    s.ext = got.ext;
+    out.emit({ type: 'PeerSentExtensionHandshake', handshake: got.handshake });
+  } else if (got.kind === 'message') out.emit({ type: 'PeerSentExtended', message: got.message });
+}
+
+const NO_EXTENSIONS: ReadonlyMap<string, number> = new Map();
+
+/** Without the torrent's metadata there are no pieces to talk about: piece messages are taken and dropped. */
+function onMessageWithoutMetadata(out: Out, f: WireMessage): void {
+  switch (f.type) {
+    case 'Request':
+      return onRequest(out, { index: f.index, begin: f.begin, length: f.length });
+    case 'Piece':
+    case 'Reject':
+      return out.close(`protocol error: ${f.type} before we asked for anything`, true);
+    case 'Choke':
+    case 'Unchoke':
+    case 'Interested':
+    case 'NotInterested':
+      return onChokeOrInterest(out, f.type);
+    case 'Port':
+      return out.emit({ type: 'PeerSentPort', port: f.port });
+    default:
+      return; // HAVE, BITFIELD, HAVE ALL/NONE, SUGGEST, ALLOWED FAST: meaningless without the metadata
+  }
 }
 
 function onMessage(out: Out, f: WireMessage, now: number): void {
   const s = out.s;
   if (!s.handshaked) return out.close('protocol error: message before the handshake', true);
-  const bad = validateMessage(f, s.config.geometry);
+  if (f.type === 'Extended') return onExtended(out, f.id, f.payload);
+  const geometry = s.config.geometry;
+  if (geometry === null) return onMessageWithoutMetadata(out, f);
+  const bad = validateMessage(f, geometry);
   if (bad) return out.close(`protocol error: ${bad.message}`, true);
+  // Extended messages do not count: Transmission sends its extended handshake before its BITFIELD.
   const first = !s.gotFirstMessage;
   if (f.type !== 'KeepAlive') s.gotFirstMessage = true;
   switch (f.type) {
@@ -298,8 +370,6 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
       return;
     case 'Port':
       return out.emit({ type: 'PeerSentPort', port: f.port });
-    case 'Extended':
-      return out.emit({ type: 'PeerSentExtended', id: f.id, payload: f.payload });
     case 'Bitfield':
     case 'HaveAll':
     case 'HaveNone':
@@ -310,7 +380,7 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
         return out.close(`protocol error: ${f.type} after the first message`, true);
       else if (f.type === 'HaveNone') return;
       if (f.type === 'Bitfield')
-        out.emit({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, s.config.geometry.pieceCount) });
+        out.emit({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, geometry.pieceCount) });
       else if (f.type === 'HaveAll') out.emit({ type: 'PeerGotHaveAll' });
       return;
     case 'Have':
@@ -318,17 +388,10 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
     case 'AllowedFast':
       return out.emit({ type: 'PeerGotAllowedFast', index: f.index });
     case 'Choke':
-      s.peerChoking = true;
-      return out.emit({ type: 'PeerChokedUs' });
     case 'Unchoke':
-      s.peerChoking = false;
-      return out.emit({ type: 'PeerUnchokedUs' });
     case 'Interested':
-      s.peerInterested = true;
-      return out.emit({ type: 'PeerInterested' });
     case 'NotInterested':
-      s.peerInterested = false;
-      return out.emit({ type: 'PeerNotInterested' });
+      return onChokeOrInterest(out, f.type);
     case 'Request':
       return onRequest(out, { index: f.index, begin: f.begin, length: f.length });
     case 'Cancel': {
@@ -350,6 +413,24 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
         span: { index: f.index, begin: f.begin, length: f.block.length },
         data: f.block,
       });
+  }
+}
+
+function onChokeOrInterest(out: Out, type: 'Choke' | 'Unchoke' | 'Interested' | 'NotInterested'): void {
+  const s = out.s;
+  switch (type) {
+    case 'Choke':
+      s.peerChoking = true;
+      return out.emit({ type: 'PeerChokedUs' });
+    case 'Unchoke':
+      s.peerChoking = false;
+      return out.emit({ type: 'PeerUnchokedUs' });
+    case 'Interested':
+      s.peerInterested = true;
+      return out.emit({ type: 'PeerInterested' });
+    case 'NotInterested':
+      s.peerInterested = false;
+      return out.emit({ type: 'PeerNotInterested' });
   }
 }
 

@@ -28,7 +28,7 @@ export interface SchedulerOptions {
   maxPiecesInProgress: number;
   /** Requests a fresh peer may have in flight before its rate is known. */
   initialDepth?: number;
-  /** Hard cap per peer (default 500); the caller lowers a peer's depth to its `reqq` once BEP 10 tells it. */
+  /** Hard cap per peer (default 500); `setDepthCap` lowers it for a peer whose BEP 10 `reqq` is smaller. */
   maxDepth?: number;
 }
 
@@ -45,6 +45,8 @@ interface PeerSched {
   allowedFast: Set<number>;
   outstanding: Map<number, Outstanding>;
   depth: number;
+  /** Most requests this peer queues (its BEP 10 `reqq`, at most maxDepth). */
+  cap: number;
   /** When its last block arrived (ms; undefined before the first). */
   lastArrival: number | undefined;
   /** Smoothed time between its blocks (ms), while it has requests in flight. */
@@ -94,7 +96,8 @@ export class Scheduler {
       chokesUs: true,
       allowedFast: new Set(),
       outstanding: new Map(),
-      depth: this.initialDepth,
+      depth: Math.min(this.initialDepth, this.maxDepth),
+      cap: this.maxDepth,
       lastArrival: undefined,
       interval: undefined,
       wanted: 0,
@@ -172,10 +175,18 @@ export class Scheduler {
     return true;
   }
 
-  /** Set how many requests a peer may have in flight (from its measured rate and, once BEP 10 tells us, its `reqq`). */
+  /** Set how many requests a peer may have in flight (from its measured rate), within its cap. */
   setDepth(id: string, depth: number): void {
     const p = this.peers.get(id);
-    if (p) p.depth = Math.max(1, Math.min(this.maxDepth, Math.floor(depth)));
+    if (p) p.depth = Math.max(1, Math.min(p.cap, Math.floor(depth)));
+  }
+
+  /** The peer queues at most `cap` requests (its BEP 10 `reqq`): its depth never goes above it. */
+  setDepthCap(id: string, cap: number): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    p.cap = Math.max(1, Math.min(this.maxDepth, Math.floor(cap)));
+    p.depth = Math.min(p.depth, p.cap);
   }
 
   /** Disk or hash queue above its watermark: hand out no new requests until resumed. */

@@ -26,6 +26,7 @@ import { Scheduler } from './scheduler';
 import type { EventInput } from '../events/engine-event';
 import type { PeerAddress } from '../protocol/tracker-codec';
 import { BitSet } from '../protocol/wire-codec';
+import { TorrentExtensions } from './torrent-extensions';
 import { handlePeerEvent } from './torrent-peer-events';
 
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -80,6 +81,10 @@ export interface LogicOptions {
   localAddresses: ReadonlySet<string>;
   /** Our listen port (for recognising our own address). */
   port: () => number;
+  /** BEP 27: no PEX, no metadata for others. */
+  private?: boolean;
+  /** The info dictionary's bytes, served to peers over ut_metadata (BEP 9). */
+  info?: Buffer;
 }
 
 export class TorrentLogic {
@@ -87,6 +92,7 @@ export class TorrentLogic {
   readonly scheduler: Scheduler;
   readonly pieces: PieceStates;
   readonly peerList: PeerList;
+  readonly ext: TorrentExtensions;
   readonly peers = new Map<string, PeerView>();
   readonly downRate = new RateMeter();
   readonly upRate = new RateMeter();
@@ -122,6 +128,7 @@ export class TorrentLogic {
       localAddresses: o.localAddresses,
       isSelf: (ip, port) => port === o.port() && o.localAddresses.has(ip),
     });
+    this.ext = new TorrentExtensions(this, { private: o.private === true, info: o.info });
   }
 
   get infoHash(): string {
@@ -371,6 +378,7 @@ export class TorrentLogic {
     }
     for (const t of this.scheduler.expire(now, REQUEST_TIMEOUT_MS))
       this.toPeer(t.peer, { type: 'CancelBlock', span: t.span });
+    this.ext.tick(now);
     this.fillAll();
     this.connectMore();
   }

@@ -40,13 +40,15 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
         t.peersLost = false;
         t.emit({ category: 'peer', type: 'PeersReturned', torrent: t.infoHash, peer: key });
       }
-      return;
+      return t.ext.connected(key);
     }
     case 'PeerGotBitfield':
       sched.peerBitfield(key, e.bits);
+      t.ext.maybeSeed(key);
       return t.updateInterest(key);
     case 'PeerGotHaveAll':
       sched.peerHaveAll(key);
+      t.ext.maybeSeed(key);
       return t.updateInterest(key);
     case 'PeerGotHave':
       sched.peerHave(key, e.index);
@@ -66,8 +68,11 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
       // Give a newly interested peer a free slot now rather than at the next 10 s round.
       if (conn.amChoking) t.effect({ type: 'Choke', round: false, id: key });
       return;
-    case 'PeerNotInterested':
+    case 'PeerSentExtensionHandshake':
+      return t.ext.handshake(key, e.handshake);
     case 'PeerSentExtended':
+      return t.ext.message(key, e.message);
+    case 'PeerNotInterested':
     case 'PeerSentPort':
       return;
     case 'PeerSentBlock':
@@ -93,6 +98,7 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
       return;
     case 'PeerClosed': {
       const seed = sched.peerPieces(key) === t.o.meta.pieceCount;
+      t.ext.closed(key);
       t.peers.delete(key);
       t.lastBlockAt.delete(key);
       sched.removePeer(key);
