@@ -107,6 +107,8 @@ export interface Announcer {
   needPeers(): void;
   /** Send `stopped` (bounded by `stopTimeoutMs`) and complete every stream; idempotent. */
   stop(): Promise<void>;
+  /** Stop at once without `stopped` (a torrent taking over a magnet's announces goes on as this peer). */
+  abandon(): void;
   /** Peers of every successful reply. */
   readonly peers$: Observable<PeerAddress[]>;
   /** Tracker events (`AnnounceSent`, `PeersReceived`, `TrackerFailed`, `TrackerRecovered`, ...). */
@@ -363,6 +365,10 @@ export function createAnnouncer(opts: AnnouncerOptions): Announcer {
       withStats({ type: 'Stop' });
       stopping = stopped;
       return stopping;
+    },
+    abandon: () => {
+      stopping ??= stopped;
+      cleanup();
     },
     peers$: peers.asObservable(),
     events$: actor.events$,

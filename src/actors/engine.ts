@@ -25,15 +25,19 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Observable, Subject, Subscription } from 'rxjs';
+import { Magnet, MagnetOptions } from './magnet';
 import { PeerTransport } from './peer-connection';
-import { Torrent, TorrentOptions } from './torrent';
+import { Torrent, TorrentOptions, TorrentServices } from './torrent';
 import { BufferPool } from '../core/buffer-pool';
 import { TokenBucket } from '../core/token-bucket';
 import { EventInput } from '../events/engine-event';
 import type { Handshake } from '../protocol/wire-codec';
 import { HashPool } from '../streams/hash-pool';
 import { PeerListener } from '../streams/peer-listener';
-import { addressKey } from '../core/peer-list';
+import { PeerSource, addressKey } from '../core/peer-list';
+import { MagnetLink, parseMagnet } from '../protocol/magnet';
+import type { PeerAddress } from '../protocol/tracker-codec';
+import { LsdOptions, LsdService, lsdDisabled } from './lsd';
 
 export interface EngineOptions {
   /** Listen port for peers (0: any free port). */
@@ -51,6 +55,11 @@ export interface EngineOptions {
   readBudgetBytes?: number;
   clock?: () => number;
   random?: () => number;
+  /**
+   * Local service discovery (BEP 14) for public torrents (default on; `--no-lsd` sets false, and
+   * RXTORRENT_NO_LSD=1 in the environment turns it off whatever this says). Options are for tests.
+   */
+  lsd?: boolean | LsdOptions;
 }
 
 export interface EngineStats {
@@ -78,6 +87,8 @@ export class Engine {
   private readonly ownPool: boolean;
   private readonly buffers: BufferPool;
   private readonly byHash = new Map<string, Torrent>();
+  /** Magnets still fetching their metadata (then their torrent is in `byHash`). */
+  private readonly pending = new Map<string, Magnet>();
   private readonly subs = new Map<string, Subscription>();
   private readonly events = new Subject<EventInput>();
   /** Every torrent's events and the engine's own, in one stream. */
@@ -92,6 +103,7 @@ export class Engine {
   private stopped = false;
   /** One timer for every torrent's one-second tick. */
   private beat: NodeJS.Timeout | undefined;
+  private readonly lsd: LsdService | null;
 
   constructor(private readonly o: EngineOptions) {
     this.peerId = o.peerId ?? newPeerId();
@@ -120,6 +132,7 @@ export class Engine {
       this.counters.droppedIncoming++;
       this.refused(e.address, e.why);
     });
+    this.lsd = this.startLsd(o.lsd ?? true);
   }
 
   /** The listen port (after `start()`). */
@@ -135,32 +148,56 @@ export class Engine {
     }, 1000);
     this.beat.unref();
     this.emit({ category: 'peer', type: 'Listening', port: this.port, address: this.o.bind ?? '0.0.0.0' });
+    await this.lsd?.start();
+  }
+
+  /** Whether local service discovery runs (not turned off by option or RXTORRENT_NO_LSD). */
+  get lsdEnabled(): boolean {
+    return this.lsd !== null && !lsdDisabled();
   }
 
   /** Adds a torrent (not started: call `start()` on it). Throws if that info-hash is already here. */
   add(opts: TorrentOptions): Torrent {
     const hex = opts.meta.infoHashHex;
-    if (this.byHash.has(hex)) throw new Error(`torrent ${opts.meta.name} (${hex}) is already added`);
-    const t = new Torrent(opts, {
-      peerId: this.peerId,
-      pool: this.pool,
-      buffers: this.buffers,
-      port: () => this.port,
-      downBucket: this.downBucket,
-      upBucket: this.upBucket,
-      clock: this.clock,
-      random: this.random,
-      localAddresses: this.localAddresses,
-      slots: () => this.maxConnections - this.connections,
-      connect: (ip, port) => this.connect(ip, port),
-      counted: (d) => (this.connections += d),
-    });
+    if (this.byHash.has(hex) || this.pending.has(hex))
+      throw new Error(`torrent ${opts.meta.name} (${hex}) is already added`);
+    const t = new Torrent(opts, this.services());
     this.byHash.set(hex, t);
     this.subs.set(
       hex,
       t.events$.subscribe((e) => this.events.next(e)),
     );
     return t;
+  }
+
+  /**
+   * Adds a torrent by magnet link (BEP 9): its status is `downloading metadata` until peers (the link's
+   * `x.pe` and trackers, `opts.peers`, LSD, PEX) have sent an info dictionary that hashes to the link's
+   * info-hash; then a torrent for it is added to the engine (listed by `torrents()`, found by `get()`)
+   * and started. Not started: call `start()` on the handle. Throws a `MagnetError` for a bad link, an
+   * Error if that info-hash is already here. See src/actors/magnet.ts.
+   */
+  addMagnet(uri: string | MagnetLink, opts: MagnetOptions): Magnet {
+    const link = typeof uri === 'string' ? parseMagnet(uri) : uri;
+    const hex = link.infoHashHex;
+    if (this.byHash.has(hex) || this.pending.has(hex)) throw new Error(`torrent ${hex} is already added`);
+    const m = new Magnet(link, opts, {
+      services: this.services(),
+      adopt: (o) => this.add(o),
+      forget: (h) => this.pending.get(h) === m && this.pending.delete(h),
+    });
+    this.pending.set(hex, m);
+    m.events$.subscribe((e) => this.events.next(e));
+    return m;
+  }
+
+  /** Magnets still fetching their metadata. */
+  magnets(): Magnet[] {
+    return [...this.pending.values()];
+  }
+
+  getMagnet(infoHashHex: string): Magnet | undefined {
+    return this.pending.get(infoHashHex);
   }
 
   get(infoHashHex: string): Torrent | undefined {
@@ -171,8 +208,17 @@ export class Engine {
     return [...this.byHash.values()];
   }
 
-  /** Stops a torrent and forgets it; with `deleteData`, its files (and resume file) go too. */
+  /**
+   * Stops a torrent (or a magnet still fetching its metadata) and forgets it; with `deleteData`, its files
+   * (and resume file) go too.
+   */
   async remove(infoHashHex: string, opts: { deleteData?: boolean } = {}): Promise<void> {
+    const m = this.pending.get(infoHashHex);
+    if (m) {
+      await m.remove();
+      this.emit({ category: 'engine', type: 'TorrentRemoved', torrent: infoHashHex, deletedData: false });
+      return;
+    }
     const t = this.byHash.get(infoHashHex);
     if (!t) return;
     this.byHash.delete(infoHashHex);
@@ -193,7 +239,11 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    return { torrents: this.byHash.size, connections: this.connections, ...this.counters };
+    return {
+      torrents: this.byHash.size + this.pending.size,
+      connections: this.connections,
+      ...this.counters,
+    };
   }
 
   async stop(): Promise<void> {
@@ -201,10 +251,33 @@ export class Engine {
     this.stopped = true;
     clearInterval(this.beat);
     this.listener.close();
-    await Promise.all([...this.byHash.values()].map((t) => t.stop().catch(() => undefined)));
+    await Promise.all([
+      ...[...this.byHash.values()].map((t) => t.stop().catch(() => undefined)),
+      ...[...this.pending.values()].map((m) => m.remove()),
+      this.lsd?.stop(),
+    ]);
     for (const s of this.subs.values()) s.unsubscribe();
     if (this.ownPool) await this.pool.close();
     this.events.complete();
+  }
+
+  /** What the engine lends every torrent (and every magnet's fetcher). */
+  private services(): TorrentServices {
+    return {
+      peerId: this.peerId,
+      pool: this.pool,
+      buffers: this.buffers,
+      port: () => this.port,
+      downBucket: this.downBucket,
+      upBucket: this.upBucket,
+      clock: this.clock,
+      random: this.random,
+      localAddresses: this.localAddresses,
+      slots: () => this.maxConnections - this.connections,
+      connect: (ip, port) => this.connect(ip, port),
+      counted: (d) => (this.connections += d),
+      localDiscovery: (infoHash, on) => this.localDiscovery(infoHash, on),
+    };
   }
 
   /** Every torrent's `PeerTransport` for an outgoing connection (plain TCP, 10 s to connect). */
@@ -233,7 +306,7 @@ export class Engine {
     const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const key = addressKey(ip, socket.remotePort ?? 0);
     const hex = hs.infoHash.toString('hex');
-    const t = this.byHash.get(hex);
+    const t = this.byHash.get(hex) ?? this.pending.get(hex);
     if (!t || this.stopped || this.connections >= this.maxConnections) {
       if (!t) this.counters.unknownInfoHash++;
       else this.counters.droppedIncoming++;
@@ -242,6 +315,28 @@ export class Engine {
       return;
     }
     t.acceptIncoming(transport, hs, key, ip);
+  }
+
+  // ------------------------------------------------------------------------------ local discovery
+
+  private startLsd(option: boolean | LsdOptions): LsdService | null {
+    if (option === false) return null;
+    const lsd = new LsdService(option === true ? {} : option);
+    lsd.events$.subscribe((e) => this.emit(e));
+    lsd.peers$.subscribe(({ infoHash, peer }) => this.peersFor(infoHash, [peer], 'lsd'));
+    return lsd;
+  }
+
+  /** A public torrent started (`on`) or stopped talking to peers: announce it on the LAN, or stop. */
+  private localDiscovery(infoHash: Buffer, on: boolean): void {
+    if (!this.lsd || this.stopped) return;
+    if (!on) return this.lsd.unregister(infoHash);
+    if (this.port > 0) this.lsd.register(infoHash, this.port);
+  }
+
+  /** Addresses a discovery source found for an info-hash, to whatever serves it here. */
+  private peersFor(infoHashHex: string, peers: PeerAddress[], source: PeerSource): void {
+    (this.byHash.get(infoHashHex) ?? this.pending.get(infoHashHex))?.addPeers(peers, source);
   }
 
   /** An incoming connection closed before it reached a torrent: a debug event (floods cost no more). */

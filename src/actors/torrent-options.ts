@@ -27,6 +27,8 @@ export interface TorrentServices {
   connect: (ip: string, port: number, infoHash: Buffer) => Promise<PeerTransport>;
   /** A connection of this torrent opened (+1) or closed (−1). */
   counted: (delta: 1 | -1) => void;
+  /** A public torrent began (`on`) or stopped talking to peers: local service discovery (BEP 14). */
+  localDiscovery?: (infoHash: Buffer, on: boolean) => void;
 }
 
 export interface TorrentOptions {

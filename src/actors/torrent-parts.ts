@@ -16,6 +16,7 @@ import { ResumeKeeper, createResumeKeeper } from './resume-keeper';
 import { StorageActor, createStorageActor } from './storage-actor';
 import { Uploader, createUploader } from './uploader';
 import { Verifier, createVerifier } from './verifier';
+import type { AnnounceStats } from '../core/announce-state';
 import type { BufferPool } from '../core/buffer-pool';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
 import { TorrentIn, torrentTransition } from '../core/torrent-transition';
@@ -114,29 +115,25 @@ export function createTorrentParts(o: {
 }
 
 /**
- * The torrent's announcer (BEP 12 tiers): stats read from the logic before every announce; with a
+ * A torrent's (or a magnet's) announcer (BEP 12 tiers): `stats` read before every announce; with a
  * lowered announce interval (tests, LANs) the retry backoff scales with it.
  */
 export function createTorrentAnnouncer(o: {
-  meta: Metainfo;
+  infoHash: Buffer;
   peerId: Buffer;
   port: number;
   tiers: string[][];
-  logic: TorrentLogic;
+  stats: () => AnnounceStats;
   random: () => number;
   minIntervalMs?: number;
 }): Announcer {
   const min = o.minIntervalMs;
   return createAnnouncer({
-    infoHash: o.meta.infoHash,
+    infoHash: o.infoHash,
     peerId: o.peerId,
     port: o.port,
     tiers: o.tiers,
-    stats: () => ({
-      uploaded: o.logic.stats.uploaded,
-      downloaded: o.logic.stats.downloaded,
-      left: o.logic.pieces.bytesMissing(),
-    }),
+    stats: o.stats,
     random: o.random,
     minIntervalMs: min,
     ...(min !== undefined

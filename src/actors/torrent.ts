@@ -273,6 +273,7 @@ export class Torrent {
     this.lastChoke = this.lastResumeSave = now;
     this.beat.started(now);
     this.startAnnouncer();
+    if (!this.meta.private) this.svc.localDiscovery?.(this.meta.infoHash, true);
     if (this.o.peers?.length) this.addPeers(this.o.peers, 'manual');
   }
 
@@ -303,17 +304,23 @@ export class Torrent {
   private lastResumeSave = 0;
 
   private deactivate(): void {
+    if (!this.meta.private) this.svc.localDiscovery?.(this.meta.infoHash, false);
     this.actor?.send({ type: 'SetActive', active: false });
   }
 
   private startAnnouncer(): void {
     if (this.o.trackers.length === 0) return;
+    const logic = this.logic;
     const a = createTorrentAnnouncer({
-      meta: this.meta,
+      infoHash: this.meta.infoHash,
       peerId: this.svc.peerId,
       port: this.svc.port(),
       tiers: this.o.trackers,
-      logic: this.logic,
+      stats: () => ({
+        uploaded: logic.stats.uploaded,
+        downloaded: logic.stats.downloaded,
+        left: logic.pieces.bytesMissing(),
+      }),
       random: this.svc.random,
       minIntervalMs: this.o.minAnnounceIntervalMs,
     });
