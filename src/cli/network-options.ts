@@ -16,6 +16,8 @@ export interface NetworkFlags {
   bind?: string;
   maxDown?: string;
   maxUp?: string;
+  /** False with `--no-lsd`. */
+  lsd?: boolean;
 }
 
 /** Adds the shared flags, with `defaultPort` for `-p`. */
@@ -24,7 +26,8 @@ export function addNetworkOptions(cmd: Command, defaultPort: string): Command {
     .option('-p, --port <port>', 'listen port for peers (TCP)', defaultPort)
     .option('--bind <address>', 'listen address (default: all interfaces)')
     .option('--max-down <rate>', 'download limit in bytes/s for all peers together, e.g. 5M, 500K (0 = none)')
-    .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)');
+    .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)')
+    .option('--no-lsd', 'no local service discovery (BEP 14; also off with RXTORRENT_NO_LSD=1)');
 }
 
 /** The engine's options from the shared flags; throws CliError (exit 2) for a bad value. */
@@ -34,6 +37,7 @@ export function engineOptions(f: NetworkFlags, extra: Partial<EngineOptions> = {
     bind: f.bind,
     downBucket: new TokenBucket(rateOption(f.maxDown, '--max-down')),
     upBucket: new TokenBucket(rateOption(f.maxUp, '--max-up')),
+    lsd: f.lsd !== false,
     ...extra,
   };
 }

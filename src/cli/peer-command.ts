@@ -9,11 +9,14 @@
  * flush data. End of input on stdin (`</dev/null`, nohup, a service) does not stop it.
  */
 import { Command, Option } from 'commander';
+import type { Observable } from 'rxjs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Engine } from '../actors/engine';
+import { lsdDisabled } from '../actors/lsd';
 import { Torrent, TorrentStats } from '../actors/torrent';
 import { parseRate } from '../core/token-bucket';
+import { isMagnet } from '../protocol/magnet';
 import { normalizeTrackerUrl } from '../protocol/tracker-url';
 import { PeerAddress } from '../protocol/tracker-codec';
 import { EventInput } from '../events/engine-event';
@@ -21,7 +24,8 @@ import { StorageError } from '../storage/piece-storage';
 import { CliContext, CliError } from './context';
 import { NetworkFlags, addNetworkOptions, engineOptions, intOption } from './network-options';
 import { LiveLine } from './live-line';
-import { loadTorrent } from './load-torrent';
+import { LoadedTorrent, loadTorrent } from './load-torrent';
+import { forTorrent, leechMagnet, magnetArgument } from './magnet-leech';
 import { formatBytes, progress } from './progress';
 
 interface PeerOptions extends NetworkFlags {
@@ -35,6 +39,8 @@ interface PeerOptions extends NetworkFlags {
   progressInterval: string;
   minAnnounceInterval: string;
   verify?: boolean;
+  /** False with `--no-publish` (leech of a magnet link). */
+  publish?: boolean;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -44,16 +50,20 @@ export function seedCommand(context: () => CliContext): Command {
 }
 
 export function leechCommand(context: () => CliContext): Command {
-  return peerCommand('leech', 'download from peers, verify every piece, then keep seeding', context).option(
-    '--exit-on-done',
-    'quit once the download is complete instead of seeding',
-  );
+  return peerCommand('leech', 'download from peers, verify every piece, then keep seeding', context)
+    .option('--exit-on-done', 'quit once the download is complete instead of seeding')
+    .option('--no-publish', 'with a magnet link: do not save the fetched .torrent to the torrent store');
 }
 
 function peerCommand(mode: 'seed' | 'leech', description: string, context: () => CliContext): Command {
   const cmd = new Command(mode)
     .description(description)
-    .requiredOption('-f, --file <torrent>', '.torrent path or name in the torrent store');
+    .requiredOption(
+      '-f, --file <torrent>',
+      mode === 'leech'
+        ? ".torrent path, name in the torrent store, or 'magnet:?xt=urn:btih:…'"
+        : '.torrent path or name in the torrent store',
+    );
   return addNetworkOptions(cmd, '6881')
     .option(
       '-t, --tracker <addr>',
@@ -80,7 +90,10 @@ function peerCommand(mode: 'seed' | 'leech', description: string, context: () =>
     )
     .addHelpText(
       'after',
-      `\nExample:\n  rxtorrent ${mode} -f movie.mp4.torrent -p ${mode === 'seed' ? 6000 : 6001} -t 192.168.1.100\n`,
+      `\nExample:\n  rxtorrent ${mode} -f movie.mp4.torrent -p ${mode === 'seed' ? 6000 : 6001} -t 192.168.1.100\n` +
+        (mode === 'leech'
+          ? "  rxtorrent leech -f 'magnet:?xt=urn:btih:<info-hash>&dn=movie.mp4&tr=http://192.168.1.100:5000/announce'\n"
+          : ''),
     )
     .action(async (opts: PeerOptions) => runPeer(context(), mode, opts));
 }
@@ -98,15 +111,20 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
-  const { meta } = await loadTorrent(ctx, o.file);
-  const trackers = [...extraTiers, ...meta.announceList].filter((t) =>
+  const link = isMagnet(o.file) ? magnetArgument(o.file, mode) : undefined;
+  const loaded = link ? undefined : await loadTorrent(ctx, o.file);
+  const trackers = [...extraTiers, ...(loaded?.meta.announceList ?? [])].filter((t) =>
     t.some((u) => /^(https?|udp):/i.test(u)),
   );
-  if (trackers.length === 0 && peers.length === 0) {
-    throw new CliError('no tracker: give -t HOST (or --peer HOST:PORT), or create the torrent with -t', 2);
-  }
   // One engine with one torrent: the same engine `serve` runs with many.
   const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
+  const lsd = engineOpts.lsd !== false && !lsdDisabled(ctx.env);
+  if (trackers.length + peers.length + (link ? link.trackers.length + link.peers.length : 0) === 0 && !lsd) {
+    throw new CliError(
+      'no tracker: give -t HOST (or --peer HOST:PORT), create the torrent with -t, or leave local discovery on (it is off: --no-lsd or RXTORRENT_NO_LSD)',
+      2,
+    );
+  }
   const { port } = engineOpts;
   const engine = new Engine(engineOpts);
   const { downBucket, upBucket } = engine;
@@ -118,22 +136,34 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     if (text) live.print(text);
   });
   const started = Date.now();
-  const session = engine.add({
-    meta,
+  const torrentOpts = {
     dir: path.resolve(o.dir),
-    mode,
     trackers,
     peers,
     maxPeers,
     uploadSlots,
     verify: o.verify === true,
     minAnnounceIntervalMs: minAnnounce * 1000,
-  });
-  showCheck(session, live);
+  };
+  const controls = watchInput(ctx, downBucket, upBucket);
+  let session: Torrent | undefined;
   try {
     await engine.start();
-    await session.start();
+    if (link) {
+      session = await leechMagnet(ctx, engine, link, torrentOpts, {
+        publish: o.publish !== false,
+        intervalMs: interval * 1000,
+        stopped: controls.stopped,
+        onMetadata: (hex, pieces) => showCheck(engine.events$.pipe(forTorrent(hex)), pieces, live),
+      });
+    } else {
+      const meta = (loaded as LoadedTorrent).meta;
+      session = engine.add({ ...torrentOpts, meta, mode, trackers });
+      showCheck(session.events$, meta.pieceCount, live);
+      await session.start();
+    }
   } catch (err) {
+    controls.close();
     detach();
     await engine.stop().catch(() => undefined);
     if (err instanceof StorageError) throw new CliError(err.message);
@@ -141,6 +171,15 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
       throw new CliError(`port ${port} is already in use: choose another with -p`);
     throw err;
   }
+  if (!session) {
+    controls.close();
+    await engine.stop();
+    detach();
+    live.print('stopped before the metadata arrived', 'stdout');
+    process.stdin.destroy();
+    return;
+  }
+  const meta = session.meta;
   const tty = live.enabled;
   const s0 = session.stats();
   live.print(
@@ -149,8 +188,9 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
     'stdout',
   );
 
+  const torrent = session;
   const line = (): string => {
-    const s = session.stats();
+    const s = torrent.stats();
     const pct = ((s.bytesHave / meta.length) * 100).toFixed(1);
     const eta = s.complete
       ? ''
@@ -170,59 +210,26 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   render.unref();
 
   let fatal: Error | null = null;
-  // End of input is not a stop request (a service or nohup has no stdin): only a line is.
-  const rl = readline.createInterface({ input: process.stdin, terminal: false });
-  const onSignal = (): void => stopNow();
-  let stopNow: () => void = () => undefined;
-  await new Promise<void>((resolve) => {
-    stopNow = resolve;
-    // Enter (an empty line) stops; `rate <down> <up>` changes the limits while running.
-    rl.on('line', (text) => {
-      const words = text.trim().split(/\s+/).filter(Boolean);
-      if (words.length === 0 || ['stop', 'quit', 'exit'].includes(words[0])) return resolve();
-      if (words[0] === 'rate' && words.length === 3) {
-        try {
-          const [d, u] = [parseRate(words[1]), parseRate(words[2])];
-          downBucket.setRate(d, Date.now());
-          upBucket.setRate(u, Date.now());
-          ctx.log.emit({ category: 'engine', type: 'RateLimitsChanged', maxDown: d, maxUp: u });
-          live.print(
-            `rate limits: down ${d ? `${formatBytes(d)}/s` : 'unlimited'}, up ${u ? `${formatBytes(u)}/s` : 'unlimited'}`,
-            'stdout',
-          );
-        } catch (err) {
-          live.print((err as Error).message);
-        }
-        return;
-      }
-      live.print(
-        'commands: rate <down> <up> (e.g. rate 5M 500K, 0 = unlimited); an empty line (Enter) stops',
-      );
-    });
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    session.onFatal((err) => {
-      fatal = err;
-      resolve();
-    });
-    void session.whenComplete().then(() => {
-      if (mode !== 'leech') return;
-      live.print(
-        `${completionLine(meta.name, session.stats(), started, Date.now())}${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}`,
-        'stdout',
-      );
-      if (o.exitOnDone) return resolve();
-      if (tty) live.show(line());
-    });
+  torrent.onFatal((err) => {
+    fatal = err;
+    controls.stop();
   });
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  void torrent.whenComplete().then(() => {
+    if (mode !== 'leech') return;
+    live.print(
+      `${completionLine(meta.name, torrent.stats(), started, Date.now())}${o.exitOnDone ? '' : '; seeding, press Enter or Ctrl-C to stop'}`,
+      'stdout',
+    );
+    if (o.exitOnDone) return controls.stop();
+    if (tty) live.show(line());
+  });
+  await controls.stopped;
+  controls.close();
   clearInterval(render);
   live.hide();
-  rl.close();
   await engine.stop();
   detach();
-  const s = session.stats();
+  const s = torrent.stats();
   live.print(
     `stopped: ${s.have}/${s.pieces} pieces, downloaded ${formatBytes(s.downloaded)}, uploaded ${formatBytes(s.uploaded)}`,
     'stdout',
@@ -231,17 +238,65 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   if (fatal) throw new CliError((fatal as Error).message);
 }
 
+/**
+ * Stop requests and commands from the user while a torrent runs: Enter (an empty line), `stop`, Ctrl-C or
+ * SIGTERM settle `stopped`; `rate <down> <up>` changes the limits. End of input is not a stop request (a
+ * service or nohup has no stdin): only a line is.
+ */
+function watchInput(
+  ctx: CliContext,
+  downBucket: Engine['downBucket'],
+  upBucket: Engine['upBucket'],
+): { stopped: Promise<void>; stop: () => void; close: () => void } {
+  const live = ctx.live;
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  rl.on('line', (text) => {
+    const words = text.trim().split(/\s+/).filter(Boolean);
+    if (words.length === 0 || ['stop', 'quit', 'exit'].includes(words[0])) return stop();
+    if (words[0] === 'rate' && words.length === 3) {
+      try {
+        const [d, u] = [parseRate(words[1]), parseRate(words[2])];
+        downBucket.setRate(d, Date.now());
+        upBucket.setRate(u, Date.now());
+        ctx.log.emit({ category: 'engine', type: 'RateLimitsChanged', maxDown: d, maxUp: u });
+        live.print(
+          `rate limits: down ${d ? `${formatBytes(d)}/s` : 'unlimited'}, up ${u ? `${formatBytes(u)}/s` : 'unlimited'}`,
+          'stdout',
+        );
+      } catch (err) {
+        live.print((err as Error).message);
+      }
+      return;
+    }
+    live.print('commands: rate <down> <up> (e.g. rate 5M 500K, 0 = unlimited); an empty line (Enter) stops');
+  });
+  const onSignal = (): void => stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    stopped,
+    stop: () => stop(),
+    close: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      rl.close();
+    },
+  };
+}
+
 /** The start-up check: a redrawn line on a TTY, one final line otherwise (only when something was hashed). */
-function showCheck(session: Torrent, live: LiveLine): void {
+function showCheck(events$: Observable<EventInput>, pieces: number, live: LiveLine): void {
   const bar = progress(live);
   let total = 0;
-  const sub = session.events$.subscribe((e) => {
+  const sub = events$.subscribe((e) => {
     if (e.type === 'CheckProgress') {
       total = Number(e.pieces);
       bar.update(Number(e.done), total, `checking ${Number(e.done)}/${total} pieces`);
     } else if (e.type === 'PiecesChecked') {
       bar.finish(
-        `checked ${String(e.checked)} pieces in ${(Number(e.ms) / 1000).toFixed(1)} s: ${String(e.have)}/${session.meta.pieceCount} pieces here`,
+        `checked ${String(e.checked)} pieces in ${(Number(e.ms) / 1000).toFixed(1)} s: ${String(e.have)}/${pieces} pieces here`,
       );
     } else if (e.type === 'CheckFinished') sub.unsubscribe();
   });
