@@ -102,6 +102,14 @@ export class TorrentExtensions {
     }
     const { reply, served } = answerMetadataRequest(this.o.info, m.message.piece, counters.served);
     counters.served = served;
+    this.t.emit({
+      category: 'metadata',
+      type: reply.type === 'MetadataData' ? 'MetadataPieceServed' : 'MetadataRequestRefused',
+      level: 'debug',
+      torrent: this.t.infoHash,
+      peer: key,
+      piece: reply.piece,
+    });
     this.t.toPeer(key, { type: 'SendExtended', name: UT_METADATA, payload: encodeUtMetadata(reply) });
   }
 
