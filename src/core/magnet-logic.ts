@@ -219,10 +219,9 @@ export class MagnetLogic {
         this.dialable.delete(key);
         this.fetchStep({ type: 'PeerGone', peer: key, now });
         this.pexStep({ type: 'PeerDisconnected', peer: key, now });
-        this.peerList.disconnected(key, false);
+        // A peer that could not help (or closed us as a duplicate) is not dialled again at once.
+        this.peerList.disconnected(key, false, c.metadata ? undefined : now);
         if (e.violation) this.strike(key, e.reason);
-        // A peer that could not help is not dialled again at once (the list's backoff).
-        else if (!c.metadata) this.peerList.dialFailed(key, now);
         this.emit('peer', 'PeerDisconnected', e.violation ? 'warn' : 'info', { peer: key, reason: e.reason });
         return this.connectMore();
       }

@@ -10,7 +10,8 @@
  * Rules: an address listed again (e.g. by a tracker reply) is fresh evidence and may be dialled without
  * waiting out its backoff, unless banned. Strikes count per IP, except for our own addresses, where every
  * loopback peer shares one IP: there they count per connection, and reaching the limit closes that
- * connection instead of banning the machine. Failed dials back off 5 s, 10 s, 20 s, then every 30 s.
+ * connection instead of banning the machine. Failed dials, and connections that end without any payload
+ * (a duplicate the peer closed, a peer with nothing for us), back off 5 s, 10 s, 20 s, then every 30 s.
  *
  * A mutable object owned by one actor (the torrent).
  *
@@ -179,13 +180,16 @@ export class PeerList {
     const k = this.known.get(key);
     if (!k) return;
     k.state = 'idle';
-    k.failures++;
-    if (k.nextTry !== NEVER)
-      k.nextTry = now + Math.min(REDIAL_MAX_MS, REDIAL_BASE_MS * 2 ** Math.min(6, k.failures - 1));
+    this.backOff(k, now);
   }
 
-  /** The connection ended; `seed` when the peer had every piece. Incoming-only addresses are forgotten. */
-  disconnected(key: string, seed: boolean): void {
+  /**
+   * The connection ended; `seed` when the peer had every piece. Incoming-only addresses are forgotten.
+   * `failedAt`: it ended without anything useful (no payload either way — e.g. the peer closed it as a
+   * duplicate of a connection we already have), so the address backs off like a failed dial instead of
+   * being dialled again at once.
+   */
+  disconnected(key: string, seed: boolean, failedAt?: number): void {
     const k = this.known.get(key);
     if (!k) return;
     if (k.source === 'incoming') {
@@ -194,6 +198,13 @@ export class PeerList {
     }
     k.state = 'idle';
     if (seed) k.seed = true;
+    if (failedAt !== undefined) this.backOff(k, failedAt);
+  }
+
+  private backOff(k: KnownPeer, now: number): void {
+    k.failures++;
+    if (k.nextTry !== NEVER)
+      k.nextTry = now + Math.min(REDIAL_MAX_MS, REDIAL_BASE_MS * 2 ** Math.min(6, k.failures - 1));
   }
 
   /** Connecting addresses (for the connection cap). */

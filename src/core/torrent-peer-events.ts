@@ -102,7 +102,8 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
       t.peers.delete(key);
       t.lastBlockAt.delete(key);
       sched.removePeer(key);
-      t.peerList.disconnected(key, seed);
+      const useless = conn.outgoing && conn.downloaded === 0 && conn.uploaded === 0;
+      t.peerList.disconnected(key, seed, useless ? t.o.clock() : undefined);
       t.emit({
         category: 'peer',
         type: 'PeerDisconnected',

@@ -211,6 +211,35 @@ describe('peer exchange (BEP 11)', () => {
     expect(lab.events.find((e) => e.type === 'PeersLearned')).toMatchObject({ source: 'pex', added: 1 });
   });
 
+  it('an address that turns out to be a peer already connected is not redialled in a loop', () => {
+    const lab = new Lab();
+    const a = lab.connect('10.0.0.5:40000', false); // A dialled us
+    lab.extHandshake('10.0.0.5:40000', { m: new Map([['ut_pex', 4]]) });
+    lab.take();
+    // Someone tells us A's listen address; we dial it, and it is A again (same peer id): a duplicate.
+    lab.send({ type: 'PeersFound', peers: [{ ip: '10.0.0.5', port: 7000 }], source: 'pex' });
+    expect(lab.take().filter((e) => e.type === 'Dial')).toHaveLength(1);
+    const again = new View('10.0.0.5:7000', true);
+    again.peerId = a.peerId;
+    lab.views.set('10.0.0.5:7000', again);
+    lab.send({ type: 'Attached', key: '10.0.0.5:7000', conn: again, outgoing: true });
+    lab.peer('10.0.0.5:7000', {
+      type: 'PeerHandshaked',
+      peerId: a.peerId,
+      fast: true,
+      extensions: true,
+      reserved: Buffer.alloc(8),
+    });
+    expect(lab.toPeer('10.0.0.5:7000')).toEqual([
+      { type: 'Close', reason: expect.stringMatching(/^duplicate/) },
+    ]);
+    lab.peer('10.0.0.5:7000', { type: 'PeerClosed', reason: 'duplicate', violation: false });
+    lab.tick(1000);
+    expect(lab.take().filter((e) => e.type === 'Dial')).toEqual([]); // backs off (5 s, 10 s, …)
+    lab.tick(5000);
+    expect(lab.take().filter((e) => e.type === 'Dial')).toHaveLength(1);
+  });
+
   it('closes a peer that sends PEX more than six times a minute', () => {
     const lab = new Lab();
     lab.connect('10.0.0.5:6000', true);
