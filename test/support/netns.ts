@@ -20,6 +20,8 @@ export interface NetnsPair {
   b: NetnsHost;
   /** Runs `node -e script` inside `host`'s namespace, with `env` on top of ours. */
   node(host: NetnsHost, script: string, env?: NodeJS.ProcessEnv): ChildProcess;
+  /** Runs `node <args…>` (e.g. the built CLI) inside `host`'s namespace, with `env` on top of ours. */
+  exec(host: NetnsHost, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   cleanup(): void;
 }
 
@@ -73,7 +75,10 @@ export function createNetnsPair(): NetnsPair {
     a,
     b,
     node(host, script, env = {}) {
-      const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, '-e', script], {
+      return this.exec(host, ['-e', script], env);
+    },
+    exec(host, args, env = {}) {
+      const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], {
         env: { ...process.env, ...env },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
