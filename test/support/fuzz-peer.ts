@@ -1,7 +1,8 @@
 /**
  * A fuzzing peer for session-level tests: it completes a real handshake (fast and extension bits set),
  * then sends a sequence of well-framed messages of every type whose fields take edge values — 0, 1,
- * 16383, 16384, 16385, piece count ± 1, piece length ± 1, 2³²−1 — or random ones, and sometimes waits for
+ * 16383, 16384, 16385, piece count ± 1, piece length ± 1, 2³²−1 — or random ones, BEP 10 messages
+ * (extended handshakes, ut_metadata, ut_pex, garbage; `extendedMessage`), and sometimes waits for
  * one of the target's REQUESTs to answer it with a REJECT, PIECE or CANCEL whose fields are the request's
  * or a mutation of them. Sequences come from a seeded generator, so a failing seed replays exactly.
  *
@@ -100,24 +101,73 @@ export function fuzzStep(rng: () => number, t: RawTorrent): FuzzStep {
     };
   }
   if (r < 0.55) return { kind: 'send', message: { type: 'Port', port: Math.floor(rng() * 65536) } };
-  if (r < 0.62) {
-    const payload = Buffer.from(
-      [
-        'd1:md11:ut_metadatai1e6:ut_pexi2ee4:reqqi4294967295e13:metadata_sizei-1ee',
-        'd1:md11:ut_metadatai300eee',
-        'de',
-        'l',
-        'd1:v',
-        'i99999999999999999999e',
-      ][Math.floor(rng() * 6)],
-    );
-    const id = rng() < 0.5 ? 0 : Math.floor(rng() * 256);
-    return { kind: 'send', message: { type: 'Extended', id, payload } };
-  }
+  if (r < 0.62) return { kind: 'send', message: extendedMessage(rng) };
   if (r < 0.67) return { kind: 'raw', bytes: rawOdd(rng), label: 'odd frame' };
   const reply = (['Reject', 'Piece', 'Cancel'] as const)[Math.floor(rng() * 3)];
   const mutate = (['none', 'none', 'index', 'begin', 'length'] as const)[Math.floor(rng() * 5)];
   return { kind: 'answer', reply, mutate };
+}
+
+const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
+
+/**
+ * A BEP 10 message at the target's own ids (0 handshake, 1 ut_metadata, 2 ut_pex) or a random one: valid
+ * ones with edge values, and garbage. PEX addresses are loopback with port 1 only, so what the target
+ * learns and dials never leaves this machine nor reaches anyone's service.
+ */
+export function extendedMessage(rng: () => number): WireMessage {
+  const id = pick(rng, [0, 0, 1, 1, 1, 2, 2, 2, Math.floor(rng() * 256)]);
+  let payload: Buffer;
+  if (id === 0) {
+    payload = Buffer.from(
+      pick(rng, [
+        'd1:md11:ut_metadatai3e6:ut_pexi4ee1:pi6881e4:reqqi2ee',
+        'd1:md11:ut_metadatai1e6:ut_pexi2ee4:reqqi4294967295e13:metadata_sizei-1ee',
+        'd1:md11:ut_metadatai300eee',
+        'd1:md6:ut_pexi0eee',
+        'd1:md11:ut_metadatai3e6:ut_pexi3eee',
+        `d1:v${300}:${'v'.repeat(300)}e`,
+        'd6:yourip3:abce',
+        'de',
+        'l',
+        'd1:v',
+        'i99999999999999999999e',
+      ]),
+    );
+  } else if (id === 1) {
+    const piece = pick(rng, [0, 1, 2, 3, 2047, 2048, -1, 4294967295]);
+    const total = pick(rng, [1, 16384, 16385, 33554432, 33554433, 0]);
+    payload = Buffer.concat([
+      Buffer.from(
+        pick(rng, [
+          `d8:msg_typei0e5:piecei${piece}ee`,
+          `d8:msg_typei2e5:piecei${piece}ee`,
+          `d8:msg_typei1e5:piecei${piece}e10:total_sizei${total}ee`,
+          `d8:msg_typei${pick(rng, [3, 99, -1])}e5:piecei0ee`,
+          'd5:piecei0ee',
+          'd8:msg_type1:xe',
+        ]),
+      ),
+      Buffer.alloc(pick(rng, [0, 0, 1, 100, 16384, 16385]), 0x61),
+    ]);
+  } else if (id === 2) {
+    const peers = Math.floor(rng() * 6);
+    const entry = (i: number): string => `\x7f\x00\x00${String.fromCharCode(1 + (i % 200))}\x00\x01`;
+    payload = Buffer.from(
+      pick(rng, [
+        `d5:added${6 * peers}:${Array.from({ length: peers }, (_, i) => entry(i)).join('')}7:added.f${peers}:${'\x10'.repeat(peers)}e`,
+        `d7:dropped${6 * peers}:${Array.from({ length: peers }, (_, i) => entry(i)).join('')}e`,
+        `d5:added${6 * 201}:${Array.from({ length: 201 }, (_, i) => entry(i)).join('')}e`,
+        'd6:added618:\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01e',
+        'd5:added5:abcdee',
+        'd5:addedi1ee',
+        'de',
+        'le',
+      ]),
+      'latin1',
+    );
+  } else payload = Buffer.from(pick(rng, ['de', 'garbage', '']));
+  return { type: 'Extended', id, payload };
 }
 
 /** Well-framed but odd frames: an unknown id, a piece shorter than its header, a zero-length request. */
