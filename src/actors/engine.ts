@@ -145,6 +145,7 @@ export class Engine {
     this.beat = setInterval(() => {
       const now = this.clock();
       for (const t of this.byHash.values()) t.tick(now);
+      for (const m of this.pending.values()) m.tick();
     }, 1000);
     this.beat.unref();
     this.emit({ category: 'peer', type: 'Listening', port: this.port, address: this.o.bind ?? '0.0.0.0' });

@@ -4,8 +4,8 @@
  *
  * Owns: the connections (PeerConnection actors without a piece geometry: they speak BEP 10 and nothing
  * about pieces), the dialling, the magnet's trackers (an announcer while fetching), its LSD registration
- * (through the engine's `localDiscovery`), the `x.pe` peers of the link (host names resolved once), the
- * 1 s tick, and the one result: the verified info dictionary (`whenVerified`). Does not own: routing
+ * (through the engine's `localDiscovery`), the `x.pe` peers of the link (host names resolved once), and
+ * the one result: the verified info dictionary (`whenVerified`). Does not own: routing
  * incoming connections (the engine calls `acceptIncoming`), what becomes of the metadata (the engine's
  * `Magnet` handle, src/actors/magnet.ts, builds the torrent that replaces this fetcher), or any decision
  * (the logic's).
@@ -63,7 +63,6 @@ export class MagnetFetcher {
   private readonly conns: TorrentConnections;
   private readonly actor: ActorRef<MagnetIn, EventInput, MagnetLogic>;
   private announcer: Announcer | null = null;
-  private timer: NodeJS.Timeout | null = null;
   private state: 'new' | 'fetching' | 'done' | 'stopped' = 'new';
   private readonly verified: Promise<Buffer>;
   private settle!: { done: (info: Buffer) => void; fail: (err: Error) => void };
@@ -118,12 +117,15 @@ export class MagnetFetcher {
       trackers: this.o.trackers.length,
       peers: this.o.link.peers.length + (this.o.peers?.length ?? 0),
     });
-    this.timer = setInterval(() => this.actor.send({ type: 'Tick' }), 1000);
-    this.timer.unref();
     if (this.o.peers?.length) this.addPeers(this.o.peers, 'manual');
     void this.resolveLinkPeers();
     this.svc.localDiscovery?.(this.o.link.infoHash, true);
     if (this.o.trackers.length > 0) this.startAnnouncer();
+  }
+
+  /** The engine's one-second beat: keep-alives, timeouts, PEX, more peers. */
+  tick(): void {
+    if (this.state === 'fetching') this.actor.send({ type: 'Tick' });
   }
 
   /** Resolves with the verified info dictionary; rejects if the fetch is stopped or fails first. */
@@ -158,15 +160,13 @@ export class MagnetFetcher {
   }
 
   /**
-   * Stops fetching: connections closed, timer and announcer gone. `handover`: the torrent that replaces
+   * Stops fetching: connections closed, announcer gone. `handover`: the torrent that replaces
    * this fetcher goes on as the same peer (no `stopped` announce, LSD stays registered). Idempotent.
    */
   async stop(how: 'handover' | 'cancel'): Promise<void> {
     if (this.state === 'stopped') return;
     const was = this.state;
     this.state = 'stopped';
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
     this.conns.closeAll(how === 'handover' ? 'metadata complete' : 'magnet removed');
     const a = this.announcer;
     this.announcer = null;

@@ -156,6 +156,11 @@ export class Magnet {
     return { status: this.statusValue, ...this.fetcher.stats() };
   }
 
+  /** The engine's one-second beat, while the metadata is being fetched. */
+  tick(): void {
+    this.fetcher.tick();
+  }
+
   /** An incoming connection for this info-hash while the metadata is being fetched. */
   acceptIncoming(transport: PeerTransport, handshake: Handshake, key: string, ip: string): void {
     this.fetcher.acceptIncoming(transport, handshake, key, ip);
