@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Engine } from '../../src/actors/engine';
 import {
   ExtensionHandshake,
@@ -15,11 +14,11 @@ import {
   decodeExtensionHandshake,
   encodeExtensionHandshake,
 } from '../../src/protocol/extension-handshake';
-import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
+import { parseMetainfo } from '../../src/protocol/metainfo';
 import { decodeUtMetadata, encodeUtMetadata } from '../../src/protocol/ut-metadata';
 import { encodePex } from '../../src/protocol/ut-pex';
 import { Extended, encodeHandshake, makeReserved } from '../../src/protocol/wire-codec';
-import { RawPeer, RawTorrent, downloadAll, pieceHashes } from '../support/raw-peer';
+import { RawPeer, RawTorrent, downloadAll, writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
 
 jest.setTimeout(30_000);
@@ -38,18 +37,10 @@ let infoBytes: Buffer;
 beforeAll(async () => {
   tmp = tempDir('rxt-ext-hostile-');
   data = pseudoRandomBytes(SIZE, 17);
-  fs.writeFileSync(path.join(tmp.dir, 'x.bin'), data);
-  const meta = parseMetainfo(
-    buildMetainfo({
-      name: 'x.bin',
-      pieceLength: PIECE,
-      pieces: pieceHashes(data, PIECE),
-      files: [{ path: ['x.bin'], length: SIZE }],
-      multiFile: false,
-    }),
-  );
+  const made = writeSingleFileTorrent(tmp.dir, 'x', 'x.bin', data, PIECE, '.');
+  torrent = made.torrent;
+  const meta = parseMetainfo(fs.readFileSync(made.torrentFile));
   infoBytes = meta.infoBytes;
-  torrent = { infoHash: meta.infoHash, pieceLength: PIECE, length: SIZE, pieceCount: meta.pieceCount };
   engine = new Engine({ port: 0, bind: '127.0.0.1' });
   await engine.start();
   await engine.add({ meta, dir: tmp.dir, mode: 'seed', trackers: [] }).start();

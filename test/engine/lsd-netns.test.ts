@@ -9,9 +9,8 @@ import * as path from 'node:path';
 import { Watched, watch } from '../support/child-process';
 import { NetnsPair, createNetnsPair, describeWithNetns } from '../support/netns';
 import { readEvents } from '../support/peer-process';
-import { pieceHashes } from '../support/raw-peer';
+import { writeSingleFileTorrent } from '../support/raw-peer';
 import { BIN, pseudoRandomBytes, tempDir } from '../support/run-cli';
-import { buildMetainfo } from '../../src/protocol/metainfo';
 
 jest.setTimeout(60_000);
 
@@ -31,24 +30,18 @@ describeWithNetns('LSD between two network namespaces, end to end', () => {
   });
 
   it('a leecher finds a seeder on the LAN with no tracker and no --peer, and completes', async () => {
-    const size = 5 * 1024 * 1024 + 4321;
-    const data = pseudoRandomBytes(size, 81);
+    const data = pseudoRandomBytes(5 * 1024 * 1024 + 4321, 81);
+    const { torrentFile: torrent } = writeSingleFileTorrent(
+      tmp.dir,
+      'lan',
+      'lan.bin',
+      data,
+      256 * 1024,
+      'seed',
+    );
     const seedDir = path.join(tmp.dir, 'seed');
     const outDir = path.join(tmp.dir, 'out');
-    fs.mkdirSync(seedDir);
     fs.mkdirSync(outDir);
-    fs.writeFileSync(path.join(seedDir, 'lan.bin'), data);
-    const torrent = path.join(tmp.dir, 'lan.torrent');
-    fs.writeFileSync(
-      torrent,
-      buildMetainfo({
-        name: 'lan.bin',
-        pieceLength: 256 * 1024,
-        pieces: pieceHashes(data, 256 * 1024),
-        files: [{ path: ['lan.bin'], length: size }],
-        multiFile: false,
-      }),
-    );
     const env = { RXTORRENT_NO_LSD: '' };
     const run = (host: typeof pair.a, name: string, args: string[]): Watched => {
       const events = path.join(tmp.dir, `${name}.jsonl`);

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Engine } from '../../src/actors/engine';
 import { formatMagnet } from '../../src/protocol/magnet';
-import { buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
-import { pieceHashes } from '../support/raw-peer';
+import { parseMetainfo } from '../../src/protocol/metainfo';
+import { writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
 
 jest.setTimeout(30_000);
@@ -26,17 +26,9 @@ afterAll(() => tmp?.cleanup());
 
 function seedFixture(name: string, size: number, pieceLength = 64 * 1024) {
   const data = pseudoRandomBytes(size, 7);
-  const seedDir = path.join(tmp.dir, name, 'seed');
-  fs.mkdirSync(seedDir, { recursive: true });
-  fs.writeFileSync(path.join(seedDir, `${name}.bin`), data);
-  const bytes = buildMetainfo({
-    name: `${name}.bin`,
-    pieceLength,
-    pieces: pieceHashes(data, pieceLength),
-    files: [{ path: [`${name}.bin`], length: size }],
-    multiFile: false,
-  });
-  return { data, seedDir, meta: parseMetainfo(bytes) };
+  const root = path.join(tmp.dir, name);
+  const made = writeSingleFileTorrent(root, name, `${name}.bin`, data, pieceLength, 'seed');
+  return { data, seedDir: path.join(root, 'seed'), meta: parseMetainfo(fs.readFileSync(made.torrentFile)) };
 }
 
 async function engine(): Promise<Engine> {

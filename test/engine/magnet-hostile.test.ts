@@ -5,7 +5,6 @@
  * peers'. Each is dropped or struck (and never trusted again), and the metadata then comes from an
  * honest seeder — a real engine — byte-identical.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { firstValueFrom, filter } from 'rxjs';
@@ -13,9 +12,10 @@ import { Engine } from '../../src/actors/engine';
 import { Magnet } from '../../src/actors/magnet';
 import type { EventInput } from '../../src/events/engine-event';
 import { formatMagnet } from '../../src/protocol/magnet';
-import { Metainfo, buildMetainfo, parseMetainfo } from '../../src/protocol/metainfo';
+import { Metainfo, parseMetainfo } from '../../src/protocol/metainfo';
 import { METADATA_PIECE_SIZE } from '../../src/protocol/ut-metadata';
 import { MetadataPeer, MetadataScript, honest, metadataPeer, rawData } from '../support/metadata-peer';
+import { writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes, tempDir } from '../support/run-cli';
 
 jest.setTimeout(30_000);
@@ -29,28 +29,10 @@ const liars: MetadataPeer[] = [];
 beforeAll(() => {
   tmp = tempDir('rxt-magnet-hostile-');
   // 1,700 pieces of 16 KiB: an info dictionary of ~34 KiB, three metadata pieces.
-  const pieceLength = 16 * 1024;
-  const length = 1700 * pieceLength - 77;
-  const data = pseudoRandomBytes(length, 5);
+  const data = pseudoRandomBytes(1700 * 16 * 1024 - 77, 5);
+  const made = writeSingleFileTorrent(tmp.dir, 'h', 'h.bin', data, 16 * 1024, 'seed');
   seedDir = path.join(tmp.dir, 'seed');
-  fs.mkdirSync(seedDir);
-  fs.writeFileSync(path.join(seedDir, 'h.bin'), data);
-  const pieces: Buffer[] = [];
-  for (let o = 0; o < length; o += pieceLength)
-    pieces.push(
-      createHash('sha1')
-        .update(data.subarray(o, o + pieceLength))
-        .digest(),
-    );
-  meta = parseMetainfo(
-    buildMetainfo({
-      name: 'h.bin',
-      pieceLength,
-      pieces: Buffer.concat(pieces),
-      files: [{ path: ['h.bin'], length }],
-      multiFile: false,
-    }),
-  );
+  meta = parseMetainfo(fs.readFileSync(made.torrentFile));
   expect(Math.ceil(meta.infoBytes.length / METADATA_PIECE_SIZE)).toBe(3);
 });
 afterEach(async () => {

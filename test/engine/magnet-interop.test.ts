@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canConnect, exitWithin, freePort, sameTree, spawnWatched, until } from '../support/child-process';
 import { startPeer } from '../support/peer-process';
-import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
+import { ARIA2_LOOPBACK, SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
 import { ROOT } from '../support/run-cli';
 import { makeTorrent, stoppedStats, subDir, useSwarmLab } from '../support/swarm-fixtures';
 import { formatMagnet } from '../../src/protocol/magnet';
@@ -119,14 +119,7 @@ describeWithTools(['aria2c'], 'magnet links with aria2c', () => {
     const ariaPort = await freePort();
     const aria = lab.track(
       spawnWatched('aria2c', 'aria2c', [
-        '--enable-dht=false',
-        '--enable-dht6=false',
-        '--bt-enable-lpd=false',
-        '--file-allocation=none',
-        '--summary-interval=0',
-        '--console-log-level=warn',
-        '--bt-tracker-connect-timeout=5',
-        '--bt-tracker-timeout=5',
+        ...ARIA2_LOOPBACK,
         '--bt-save-metadata=false',
         '--seed-time=0',
         `--listen-port=${ariaPort}`,

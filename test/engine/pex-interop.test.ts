@@ -5,15 +5,13 @@
  * libtorrent drops a peer that sends PEX more than once a minute: A's pace is once a minute at most. A's
  * download is rate-capped too, so that it is still S's leecher when B arrives (two seeds part).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sameTree, spawnWatched, until } from '../support/child-process';
 import { downloadedByPeer, startPeer } from '../support/peer-process';
-import { pieceHashes } from '../support/raw-peer';
+import { writeSingleFileTorrent } from '../support/raw-peer';
 import { SYSTEM_PYTHON, describeWithTools } from '../support/real-clients';
 import { ROOT, pseudoRandomBytes } from '../support/run-cli';
 import { subDir, useSwarmLab } from '../support/swarm-fixtures';
-import { buildMetainfo } from '../../src/protocol/metainfo';
 
 jest.setTimeout(60_000);
 
@@ -23,22 +21,16 @@ const lab = useSwarmLab('rxt-pex-');
 describeWithTools(['libtorrent'], 'PEX with libtorrent', () => {
   it('B, knowing only A, learns the libtorrent seeder from A and downloads from both', async () => {
     const root = subDir(lab.dir, 'pex');
-    const seedDir = subDir(root, 'seed');
-    const size = 12 * 1024 * 1024 + 1234;
-    const data = pseudoRandomBytes(size, 71);
-    fs.writeFileSync(path.join(seedDir, 'pex.bin'), data);
     // No tracker in the torrent: B can find S only through A.
-    const torrent = path.join(root, 'pex.torrent');
-    fs.writeFileSync(
-      torrent,
-      buildMetainfo({
-        name: 'pex.bin',
-        pieceLength: 256 * 1024,
-        pieces: pieceHashes(data, 256 * 1024),
-        files: [{ path: ['pex.bin'], length: size }],
-        multiFile: false,
-      }),
+    const { torrentFile: torrent } = writeSingleFileTorrent(
+      root,
+      'pex',
+      'pex.bin',
+      pseudoRandomBytes(12 * 1024 * 1024 + 1234, 71),
+      256 * 1024,
+      'seed',
     );
+    const seedDir = path.join(root, 'seed');
     const s = lab.track(spawnWatched('lt-seed', SYSTEM_PYTHON, [LT_SEED, torrent, seedDir]));
     const sPort = Number((await s.waitFor(/^ready (\d+)$/m))[1]);
 
