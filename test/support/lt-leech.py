@@ -9,19 +9,10 @@ import sys
 import time
 
 import libtorrent as lt
+from lt_loopback import loopback_session
 
 torrent, save_dir, *peer_ports = sys.argv[1:]
-ses = lt.session({
-    'listen_interfaces': '127.0.0.1:0',
-    'enable_dht': False,
-    'enable_lsd': False,
-    'enable_upnp': False,
-    'enable_natpmp': False,
-    'enable_outgoing_utp': False,
-    'enable_incoming_utp': False,
-    'allow_multiple_connections_per_ip': True,
-    'alert_mask': 0,
-})
+ses = loopback_session()
 h = ses.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save_dir})
 print('ready', ses.listen_port(), flush=True)
 for p in peer_ports:

@@ -12,20 +12,11 @@ import sys
 import time
 
 import libtorrent as lt
+from lt_loopback import loopback_session
 
 magnet, save_dir, *peer_ports = sys.argv[1:]
 timeout = float(os.environ.get('TIMEOUT', '60'))
-ses = lt.session({
-    'listen_interfaces': '127.0.0.1:0',
-    'enable_dht': False,
-    'enable_lsd': False,
-    'enable_upnp': False,
-    'enable_natpmp': False,
-    'enable_outgoing_utp': False,
-    'enable_incoming_utp': False,
-    'allow_multiple_connections_per_ip': True,
-    'alert_mask': 0,
-})
+ses = loopback_session()
 atp = lt.parse_magnet_uri(magnet)
 atp.save_path = save_dir
 h = ses.add_torrent(atp)

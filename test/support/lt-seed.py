@@ -10,19 +10,10 @@ import threading
 import time
 
 import libtorrent as lt
+from lt_loopback import loopback_session
 
 torrent, save_dir = sys.argv[1:]
-ses = lt.session({
-    'listen_interfaces': '127.0.0.1:0',
-    'enable_dht': False,
-    'enable_lsd': False,
-    'enable_upnp': False,
-    'enable_natpmp': False,
-    'enable_outgoing_utp': False,
-    'enable_incoming_utp': False,
-    'allow_multiple_connections_per_ip': True,
-    'alert_mask': 0,
-})
+ses = loopback_session()
 h = ses.add_torrent({'ti': lt.torrent_info(torrent), 'save_path': save_dir})
 
 deadline = time.time() + 30
