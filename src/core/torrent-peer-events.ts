@@ -146,7 +146,10 @@ function onBlock(t: TorrentLogic, key: string, span: BlockSpan, data: Buffer): v
   }
   t.pieces.blockArrived(span.index, span.begin, data);
   t.stats.downloaded += data.length;
-  t.firstByteAt ??= now;
+  if (t.firstByteAt === undefined) {
+    t.firstByteAt = now;
+    t.emit({ category: 'piece', type: 'FirstBlockReceived', level: 'debug', torrent: t.infoHash, peer: key });
+  }
   t.lastBlockAt.set(key, now);
   t.downRate.add(data.length, now);
   for (const c of outcome.cancels) t.toPeer(c.peer, { type: 'CancelBlock', span: c.span });

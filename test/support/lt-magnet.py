@@ -1,7 +1,7 @@
 """Download a magnet link with python3-libtorrent (a real third-party client) on loopback.
 
 Usage: /usr/bin/python3 lt-magnet.py MAGNET SAVE_DIR [PEER_PORT...]
-Prints `ready <listen port>` once the link is added, `metadata <epoch s>` when the info dictionary has
+Prints `ready <listen port>` and `up <epoch s>` once the link is added, `metadata <epoch s>` when the info dictionary has
 arrived, `firstbyte <epoch s>` when the first payload byte has, `finished <bytes>` when every piece is
 verified, then exits 0; exits 1 with the torrent's state after TIMEOUT seconds (default 60). Dials
 127.0.0.1:PEER_PORT as well as the link's own peers and trackers. Times are wall-clock seconds with
@@ -21,6 +21,7 @@ atp = lt.parse_magnet_uri(magnet)
 atp.save_path = save_dir
 h = ses.add_torrent(atp)
 print('ready', ses.listen_port(), flush=True)
+print('up', '%.3f' % time.time(), flush=True)
 for p in peer_ports:
     h.connect_peer(('127.0.0.1', int(p)))
 
