@@ -44,6 +44,7 @@ import {
 } from '../protocol/wire-codec';
 import { RateMeter } from '../core/rate-meter';
 import type { RateLimiter } from '../core/token-bucket';
+import type { ExtensionHandshake } from '../protocol/extension-handshake';
 import { MAX_METADATA_SIZE } from '../protocol/ut-metadata';
 import { limitReceive } from '../streams/rate-limit';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
@@ -198,6 +199,10 @@ export class PeerConnection {
   }
   get handshaked(): boolean {
     return this.state.handshaked;
+  }
+  /** The peer's latest BEP 10 handshake (its client name `v`, `reqq`, listen port `p`…), if it sent one. */
+  get extensionHandshake(): ExtensionHandshake | undefined {
+    return this.state.ext.handshake;
   }
   get closed(): boolean {
     return this.state.closed || this.actor.status() !== 'active';
