@@ -29,6 +29,7 @@ import {
   ourHandshake,
   remoteIdFor,
 } from '../protocol/extension-handshake';
+import { ExtensionError } from '../protocol/extension-error';
 import { UtMetadataMessage, decodeUtMetadata } from '../protocol/ut-metadata';
 import { PexMessage, decodePex } from '../protocol/ut-pex';
 
@@ -75,6 +76,37 @@ export function readExtended(
   if (name === UT_METADATA) return { kind: 'message', message: { name, message: decodeUtMetadata(payload) } };
   if (name === UT_PEX) return { kind: 'message', message: { name, message: decodePex(payload) } };
   return { kind: 'ignored' };
+}
+
+const NO_EXTENSIONS: ReadonlyMap<string, number> = new Map();
+
+/**
+ * `readExtended` for the protocol transition: the new extension state and the fact to emit, or the
+ * violation that closes the peer (a malformed payload). Never throws for anything a peer sends.
+ */
+export function readExtendedFrame(
+  ext: PeerExtensions,
+  local: ReadonlyMap<string, number> | undefined,
+  id: number,
+  payload: Buffer,
+): {
+  ext?: PeerExtensions;
+  event?:
+    | { type: 'PeerSentExtensionHandshake'; handshake: ExtensionHandshake }
+    | { type: 'PeerSentExtended'; message: ExtendedMessage };
+  violation?: string;
+} {
+  let got: ExtendedRead;
+  try {
+    got = readExtended(ext, local ?? NO_EXTENSIONS, id, payload);
+  } catch (err) {
+    if (err instanceof ExtensionError) return { violation: err.message };
+    throw err;
+  }
+  if (got.kind === 'handshake')
+    return { ext: got.ext, event: { type: 'PeerSentExtensionHandshake', handshake: got.handshake } };
+  if (got.kind === 'message') return { event: { type: 'PeerSentExtended', message: got.message } };
+  return {};
 }
 
 /** The id to send extension `name` to this peer with; undefined when the peer does not speak it. */

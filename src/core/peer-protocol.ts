@@ -26,13 +26,12 @@ import {
   validateMessage,
 } from '../protocol/wire-codec';
 import type { ExtensionHandshake } from '../protocol/extension-handshake';
-import { ExtensionError } from '../protocol/extension-error';
 import {
   ExtendedMessage,
   PeerExtensions,
   extensionIdFor,
   initialPeerExtensions,
-  readExtended,
+  readExtendedFrame,
 } from './peer-extensions';
 import type { BlockSpan } from './piece-picker';
 import { RateMeter } from './rate-meter';
@@ -303,63 +302,35 @@ function onHandshake(out: Out, h: Handshake): void {
     extensions: s.extensions,
     reserved: Buffer.from(h.reserved),
   });
-  if (s.config.geometry === null) {
-    if (s.fast) out.write({ type: 'HaveNone' });
-  } else {
-    const bits = s.config.ourBitfield();
-    if (s.fast && bits.isComplete()) out.write({ type: 'HaveAll' });
-    else if (s.fast && bits.isEmpty()) out.write({ type: 'HaveNone' });
-    else if (!bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
-  }
+  const bits = s.config.geometry ? s.config.ourBitfield() : null; // no metadata yet: nothing to have
+  if (s.fast && bits?.isComplete()) out.write({ type: 'HaveAll' });
+  else if (s.fast && (!bits || bits.isEmpty())) out.write({ type: 'HaveNone' });
+  else if (bits && !bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
   const ext = s.config.extensions;
   if (s.extensions && ext) out.write({ type: 'Extended', id: 0, payload: ext.handshake() });
 }
 
-/** An extended message: the peer's handshake, or an extension we offered; a malformed one closes it. */
-function onExtended(out: Out, id: number, payload: Buffer): void {
-  const s = out.s;
-  let got;
-  try {
-    got = readExtended(s.ext, s.config.extensions?.local ?? NO_EXTENSIONS, id, payload);
-  } catch (err) {
-    if (err instanceof ExtensionError) return out.close(`protocol error: ${err.message}`, true);
-    throw err;
-  }
-  if (got.kind === 'handshake') {
-    s.ext = got.ext;
-    out.emit({ type: 'PeerSentExtensionHandshake', handshake: got.handshake });
-  } else if (got.kind === 'message') out.emit({ type: 'PeerSentExtended', message: got.message });
-}
-
-const NO_EXTENSIONS: ReadonlyMap<string, number> = new Map();
-
-/** Without the torrent's metadata there are no pieces to talk about: piece messages are taken and dropped. */
-function onMessageWithoutMetadata(out: Out, f: WireMessage): void {
-  switch (f.type) {
-    case 'Request':
-      return onRequest(out, { index: f.index, begin: f.begin, length: f.length });
-    case 'Piece':
-    case 'Reject':
-      return out.close(`protocol error: ${f.type} before we asked for anything`, true);
-    case 'Choke':
-    case 'Unchoke':
-    case 'Interested':
-    case 'NotInterested':
-      return onChokeOrInterest(out, f.type);
-    case 'Port':
-      return out.emit({ type: 'PeerSentPort', port: f.port });
-    default:
-      return; // HAVE, BITFIELD, HAVE ALL/NONE, SUGGEST, ALLOWED FAST: meaningless without the metadata
-  }
-}
+/** Without the metadata (a magnet's connection) only these mean something; HAVE, BITFIELD… are dropped. */
+const WITHOUT_METADATA: ReadonlySet<WireMessage['type']> = new Set([
+  'KeepAlive', 'Choke', 'Unchoke', 'Interested', 'NotInterested', 'Request', 'Cancel', 'Port',
+]); // prettier-ignore
 
 function onMessage(out: Out, f: WireMessage, now: number): void {
   const s = out.s;
   if (!s.handshaked) return out.close('protocol error: message before the handshake', true);
-  if (f.type === 'Extended') return onExtended(out, f.id, f.payload);
+  if (f.type === 'Extended') {
+    const got = readExtendedFrame(s.ext, s.config.extensions?.local, f.id, f.payload);
+    if (got.violation) return out.close(`protocol error: ${got.violation}`, true);
+    if (got.ext) s.ext = got.ext;
+    return got.event && out.emit(got.event);
+  }
   const geometry = s.config.geometry;
-  if (geometry === null) return onMessageWithoutMetadata(out, f);
-  const bad = validateMessage(f, geometry);
+  if (geometry === null && !WITHOUT_METADATA.has(f.type)) {
+    if (f.type === 'Piece' || f.type === 'Reject')
+      return out.close(`protocol error: ${f.type} before we asked for anything`, true);
+    return;
+  }
+  const bad = geometry && validateMessage(f, geometry);
   if (bad) return out.close(`protocol error: ${bad.message}`, true);
   // Extended messages do not count: Transmission sends its extended handshake before its BITFIELD.
   const first = !s.gotFirstMessage;
@@ -380,7 +351,7 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
         return out.close(`protocol error: ${f.type} after the first message`, true);
       else if (f.type === 'HaveNone') return;
       if (f.type === 'Bitfield')
-        out.emit({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, geometry.pieceCount) });
+        out.emit({ type: 'PeerGotBitfield', bits: BitSet.fromBuffer(f.bits, geometry?.pieceCount ?? 0) });
       else if (f.type === 'HaveAll') out.emit({ type: 'PeerGotHaveAll' });
       return;
     case 'Have':
@@ -388,10 +359,17 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
     case 'AllowedFast':
       return out.emit({ type: 'PeerGotAllowedFast', index: f.index });
     case 'Choke':
+      s.peerChoking = true;
+      return out.emit({ type: 'PeerChokedUs' });
     case 'Unchoke':
+      s.peerChoking = false;
+      return out.emit({ type: 'PeerUnchokedUs' });
     case 'Interested':
+      s.peerInterested = true;
+      return out.emit({ type: 'PeerInterested' });
     case 'NotInterested':
-      return onChokeOrInterest(out, f.type);
+      s.peerInterested = false;
+      return out.emit({ type: 'PeerNotInterested' });
     case 'Request':
       return onRequest(out, { index: f.index, begin: f.begin, length: f.length });
     case 'Cancel': {
@@ -413,24 +391,6 @@ function onMessage(out: Out, f: WireMessage, now: number): void {
         span: { index: f.index, begin: f.begin, length: f.block.length },
         data: f.block,
       });
-  }
-}
-
-function onChokeOrInterest(out: Out, type: 'Choke' | 'Unchoke' | 'Interested' | 'NotInterested'): void {
-  const s = out.s;
-  switch (type) {
-    case 'Choke':
-      s.peerChoking = true;
-      return out.emit({ type: 'PeerChokedUs' });
-    case 'Unchoke':
-      s.peerChoking = false;
-      return out.emit({ type: 'PeerUnchokedUs' });
-    case 'Interested':
-      s.peerInterested = true;
-      return out.emit({ type: 'PeerInterested' });
-    case 'NotInterested':
-      s.peerInterested = false;
-      return out.emit({ type: 'PeerNotInterested' });
   }
 }
 
