@@ -26,6 +26,7 @@ import {
 import { PexIn, PexState, initialPexState, pexFlags, pexTransition } from './pex-state';
 import type { Step } from './step';
 import type { PeerView } from './torrent-logic';
+import { keepNewDuplicate } from './torrent-peer-events';
 import type { EventInput } from '../events/engine-event';
 import { UT_METADATA, UT_PEX } from '../protocol/extension-handshake';
 import type { PeerAddress } from '../protocol/tracker-codec';
@@ -164,12 +165,13 @@ export class MagnetLogic {
     const now = this.o.clock();
     switch (e.type) {
       case 'PeerHandshaked': {
-        for (const [other, x] of this.peers)
-          if (other !== key && x.view.peerId?.equals(e.peerId))
-            return this.toPeer(key, {
-              type: 'Close',
-              reason: `duplicate connection (already connected as ${other})`,
-            });
+        for (const [other, x] of this.peers) {
+          if (other === key || !x.view.peerId?.equals(e.peerId)) continue;
+          const keepNew = keepNewDuplicate(this.o.peerId, e.peerId, c.view.outgoing, x.view.outgoing);
+          const [drop, kept] = keepNew ? [other, key] : [key, other];
+          this.toPeer(drop, { type: 'Close', reason: `duplicate connection (already connected as ${kept})` });
+          if (!keepNew) return;
+        }
         if (!e.extensions) return this.letGo(key, 'peer does not speak the extension protocol (no metadata)');
         c.extDeadline = now + EXT_HANDSHAKE_TIMEOUT_MS;
         this.emit('peer', 'PeerConnected', 'info', {

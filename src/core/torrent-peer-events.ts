@@ -20,10 +20,11 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
   switch (e.type) {
     case 'PeerHandshaked': {
       for (const [other, c] of t.peers) {
-        if (c !== conn && c.peerId?.equals(e.peerId)) {
-          t.toPeer(key, { type: 'Close', reason: `duplicate connection (already connected as ${other})` });
-          return;
-        }
+        if (c === conn || !c.peerId?.equals(e.peerId)) continue;
+        const keepNew = keepNewDuplicate(t.o.peerId, e.peerId, conn.outgoing, c.outgoing);
+        const [drop, kept] = keepNew ? [other, key] : [key, other];
+        t.toPeer(drop, { type: 'Close', reason: `duplicate connection (already connected as ${kept})` });
+        if (!keepNew) return;
       }
       t.emit({
         category: 'peer',
@@ -160,6 +161,20 @@ function onBlock(t: TorrentLogic, key: string, span: BlockSpan, data: Buffer): v
   // take a block that has become late elsewhere: look at every peer (there are few).
   if (t.picker.unrequestedBlocks() === 0) t.fillAll();
   else t.fill(key);
+}
+
+/**
+ * Two connections to one peer: keep the new one? When each side dialled the other at once, both keep
+ * the one dialled by the smaller peer id (each closing its newer one would close both); otherwise the
+ * older one stays.
+ */
+export function keepNewDuplicate(
+  ours: Buffer,
+  theirs: Buffer,
+  newOutgoing: boolean,
+  oldOutgoing: boolean,
+): boolean {
+  return newOutgoing !== oldOutgoing && newOutgoing === Buffer.compare(ours, theirs) < 0;
 }
 
 /** `-qB4650-…` → `qB 4.6.5.0`; anything else shown as hex prefix. */

@@ -5,108 +5,9 @@
  * flood, and a private torrent doing none of it.
  */
 import { PeerCommand, PeerEvent } from '../../src/core/peer-protocol';
-import { RateMeter } from '../../src/core/rate-meter';
-import { PeerView, TorrentEffect, TorrentLogic } from '../../src/core/torrent-logic';
-import { TorrentIn, torrentTransition } from '../../src/core/torrent-transition';
-import { EventInput } from '../../src/events/engine-event';
-import { ExtensionHandshake } from '../../src/protocol/extension-handshake';
 import { decodeUtMetadata } from '../../src/protocol/ut-metadata';
 import { PexFlag, decodePex } from '../../src/protocol/ut-pex';
-
-const PIECES = 8;
-const PIECE_LENGTH = 64 * 1024;
-const INFO = Buffer.alloc(40_000, 0x61); // three metadata pieces
-
-class View implements PeerView {
-  readonly encryption = 'none';
-  peerId: Buffer;
-  fast = true;
-  handshaked = true;
-  closed = false;
-  amChoking = true;
-  amInterested = false;
-  peerChoking = true;
-  peerInterested = false;
-  downloaded = 0;
-  uploaded = 0;
-  downRate = new RateMeter();
-  upRate = new RateMeter();
-  constructor(
-    readonly address: string,
-    readonly outgoing: boolean,
-  ) {
-    this.peerId = Buffer.from(`-XX0001-${address.replace(/\D/g, '').padStart(12, '0').slice(-12)}`);
-  }
-  unrequestedBlock(): number {
-    return 0;
-  }
-  tick(): void {}
-}
-
-class Lab {
-  clock = { now: 1_000_000 };
-  logic: TorrentLogic;
-  effects: TorrentEffect[] = [];
-  events: EventInput[] = [];
-  views = new Map<string, View>();
-  constructor(o: { private?: boolean } = {}) {
-    this.logic = new TorrentLogic({
-      meta: {
-        infoHashHex: 'ab'.repeat(20),
-        pieceCount: PIECES,
-        pieceLength: PIECE_LENGTH,
-        length: PIECES * PIECE_LENGTH,
-      },
-      peerId: Buffer.from('-RX0100-ourselves000'),
-      clock: () => this.clock.now,
-      random: () => 0.5,
-      maxPeers: 60,
-      uploadSlots: 4,
-      engineSlots: () => 100,
-      localAddresses: new Set(['127.0.0.1']),
-      port: () => 6881,
-      private: o.private,
-      info: INFO,
-    });
-    this.send({ type: 'Checked', have: [], unchecked: [] });
-    this.send({ type: 'SetActive', active: true });
-  }
-  send(m: TorrentIn): void {
-    const step = torrentTransition(this.logic, m);
-    this.effects.push(...(step.effects ?? []));
-    this.events.push(...(step.events ?? []));
-  }
-  /** A handshaked connection (`key` is `ip:port`). */
-  connect(key: string, outgoing: boolean): View {
-    const v = new View(key, outgoing);
-    this.views.set(key, v);
-    this.send({ type: 'Attached', key, conn: v, outgoing });
-    this.peer(key, {
-      type: 'PeerHandshaked',
-      peerId: v.peerId,
-      fast: true,
-      extensions: true,
-      reserved: Buffer.alloc(8),
-    });
-    return v;
-  }
-  peer(key: string, event: PeerEvent): void {
-    this.send({ type: 'Peer', key, conn: this.views.get(key) as View, event });
-  }
-  extHandshake(key: string, hs: Partial<ExtensionHandshake> & { m?: Map<string, number> }): void {
-    this.peer(key, { type: 'PeerSentExtensionHandshake', handshake: { m: new Map(), ...hs } });
-  }
-  take(): TorrentEffect[] {
-    return this.effects.splice(0);
-  }
-  toPeer(key: string): PeerCommand[] {
-    return this.take().flatMap((e) => (e.type === 'ToPeer' && e.key === key ? [e.command] : []));
-  }
-  tick(ms: number): void {
-    this.clock.now += ms;
-    this.send({ type: 'Tick' });
-  }
-}
+import { INFO, Lab } from '../support/torrent-lab';
 
 const request = (piece: number): PeerEvent => ({
   type: 'PeerSentExtended',
@@ -212,24 +113,14 @@ describe('peer exchange (BEP 11)', () => {
   });
 
   it('an address that turns out to be a peer already connected is not redialled in a loop', () => {
-    const lab = new Lab();
+    const lab = new Lab({ peerId: Buffer.from('-ZZ0100-zzzzzzzzzzzz') }); // larger than theirs: theirs kept
     const a = lab.connect('10.0.0.5:40000', false); // A dialled us
     lab.extHandshake('10.0.0.5:40000', { m: new Map([['ut_pex', 4]]) });
     lab.take();
     // Someone tells us A's listen address; we dial it, and it is A again (same peer id): a duplicate.
     lab.send({ type: 'PeersFound', peers: [{ ip: '10.0.0.5', port: 7000 }], source: 'pex' });
     expect(lab.take().filter((e) => e.type === 'Dial')).toHaveLength(1);
-    const again = new View('10.0.0.5:7000', true);
-    again.peerId = a.peerId;
-    lab.views.set('10.0.0.5:7000', again);
-    lab.send({ type: 'Attached', key: '10.0.0.5:7000', conn: again, outgoing: true });
-    lab.peer('10.0.0.5:7000', {
-      type: 'PeerHandshaked',
-      peerId: a.peerId,
-      fast: true,
-      extensions: true,
-      reserved: Buffer.alloc(8),
-    });
+    lab.connect('10.0.0.5:7000', true, a.peerId);
     expect(lab.toPeer('10.0.0.5:7000')).toEqual([
       { type: 'Close', reason: expect.stringMatching(/^duplicate/) },
     ]);
