@@ -113,15 +113,13 @@ export class MagnetLogic {
       list.push(p);
       out.set(source, list);
     };
-    const now = this.o.clock();
     const seen = new Set<string>();
     for (const [key, p] of this.dialable) {
       seen.add(key);
       add(this.peerList.get(key)?.source ?? 'incoming', p);
     }
-    // Idle addresses not struck out (a banned machine's are gone from the list already).
-    for (const k of this.peerList.candidates(now + 3_600_000, Number.MAX_SAFE_INTEGER, false))
-      if (!seen.has(k.key)) add(k.source, { ip: k.ip, port: k.port });
+    // Every other address not struck out (a banned machine's are gone from the list already).
+    for (const k of this.peerList.dialable()) if (!seen.has(k.key)) add(k.source, { ip: k.ip, port: k.port });
     return out;
   }
 

@@ -207,6 +207,11 @@ export class PeerList {
       k.nextTry = now + Math.min(REDIAL_MAX_MS, REDIAL_BASE_MS * 2 ** Math.min(6, k.failures - 1));
   }
 
+  /** Every address that may be dialled, now or later (not struck out, not incoming-only). */
+  dialable(): KnownPeer[] {
+    return [...this.known.values()].filter((k) => k.source !== 'incoming' && k.nextTry !== NEVER);
+  }
+
   /** Connecting addresses (for the connection cap). */
   connectingCount(): number {
     let n = 0;
