@@ -208,6 +208,7 @@ export class Magnet {
     } catch (err) {
       return this.fail(err instanceof Error ? err : new Error(String(err)));
     }
+    if (torrent.status === 'stopped') return this.fail(new Error('removed while starting'));
     for (const [source, peers] of known) torrent.addPeers(peers, source);
     this.statusValue = 'started';
     this.settle.torrent(torrent);

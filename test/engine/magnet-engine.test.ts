@@ -68,3 +68,23 @@ test('a magnet link with x.pe: metadata from the seeding engine, then the data',
   await t.whenFinishedOrFailed();
   expect(fs.readFileSync(path.join(out, 'm1.bin')).equals(f.data)).toBe(true);
 });
+
+test('removing a magnet while it fetches: its promises reject, nothing is left in the engine', async () => {
+  const leecher = await engine();
+  const link = formatMagnet({
+    infoHashHex: 'ab'.repeat(20),
+    trackers: [],
+    peers: [{ host: '127.0.0.1', port: 1 }],
+  });
+  const m = leecher.addMagnet(link, { dir: path.join(tmp.dir, 'removed') });
+  m.start();
+  expect(() => leecher.addMagnet(link, { dir: tmp.dir })).toThrow(/already added/);
+  const metadata = m.whenMetadata();
+  await leecher.remove(m.infoHashHex);
+  await expect(metadata).rejects.toThrow(/removed/);
+  await expect(m.whenTorrent()).rejects.toThrow(/removed/);
+  expect(m.status).toBe('removed');
+  expect(leecher.magnets()).toEqual([]);
+  expect(leecher.stats().torrents).toBe(0);
+  expect(fs.existsSync(path.join(tmp.dir, 'removed'))).toBe(false);
+});
