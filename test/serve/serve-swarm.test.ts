@@ -92,6 +92,8 @@ it('a torrent created into the store while serve runs is served within 10 s; rem
     path.join(data, 'late.bin'),
     '-t',
     lab.trackerAddr,
+    '-o', // not the default (the current folder): published to the store all the same
+    path.join(lab.dir, 'late-created.torrent'),
   ]);
   expect(r.code).toBe(0);
   const meta = parseMetainfo(fs.readFileSync(path.join(store, 'late.bin.torrent')));
