@@ -127,8 +127,8 @@ async function runServe(ctx: CliContext, o: ServeFlags): Promise<void> {
           {
             encryption: () => 'tolerated',
             dhtEnabled: () => false,
-            pexEnabled: () => false,
-            lpdEnabled: () => false,
+            pexEnabled: () => true,
+            lpdEnabled: () => engine.lsdEnabled,
           },
         ),
         host: o.rpcBind,

@@ -86,6 +86,8 @@ export interface TorrentView {
   state: TorrentState;
   /** 0..1 while `checking`. */
   checkProgress?: number;
+  /** 0..1 while a magnet link's metadata is being fetched (1, or absent, once the torrent is known). */
+  metadataPercentComplete?: number;
   /** A failure that stops or degrades the torrent; `local` for disk and data errors. */
   error?: { kind: 'local' | 'tracker-warning' | 'tracker-error'; message: string };
   /** The folder holding the torrent's content (the content itself is `downloadDir/name`). */

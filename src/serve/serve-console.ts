@@ -33,7 +33,7 @@ const HELP = `commands:
   list                          torrents: number, name, state, progress, rates, peers, error
   info <t>                      one torrent: size, pieces, files, trackers, state
   peers <t>                     its connected peers
-  add <file|store name>         add a .torrent by hand (kept across restarts)
+  add <file|store name|magnet>  add a .torrent or a magnet link by hand (kept across restarts)
   pause <t>, resume <t>         stop or restart a torrent (remembered across restarts)
   remove <t> [--delete-data]    stop and forget it (and delete its data)
   rate <down> <up>              limits for everything, e.g. rate 5M 500K (0 = unlimited)
@@ -160,7 +160,9 @@ const STATE_WORDS: Record<TorrentView['state'], string> = {
 };
 
 function stateWord(v: TorrentView): string {
-  return v.error ? 'error' : STATE_WORDS[v.state];
+  if (v.error) return 'error';
+  if ((v.metadataPercentComplete ?? 1) < 1) return 'metadata';
+  return STATE_WORDS[v.state];
 }
 
 function percent(v: TorrentView): string {

@@ -16,6 +16,8 @@
 import * as fs from 'node:fs/promises';
 import { Observable, Subject, Subscription } from 'rxjs';
 import type { Engine } from '../actors/engine';
+import type { Magnet } from '../actors/magnet';
+import { parseMagnet } from '../protocol/magnet';
 import type { Torrent } from '../actors/torrent';
 import type { EventInput } from '../events/engine-event';
 import { Metainfo, parseMetainfo } from '../protocol/metainfo';
@@ -23,7 +25,7 @@ import { StoreChange, watchStore } from '../store/store-watcher';
 import type { TorrentStore } from '../store/torrent-store';
 import type { ServeState } from './serve-state';
 
-export type EntryState = 'queued' | 'checking' | 'running' | 'paused' | 'error';
+export type EntryState = 'metadata' | 'queued' | 'checking' | 'running' | 'paused' | 'error';
 
 export interface ServeEntry {
   readonly id: number;
@@ -41,6 +43,9 @@ export interface ServeEntry {
   limits: { down?: number; up?: number };
   /** Its next start hashes every piece (`verify`). */
   verifyNext?: boolean;
+  /** Added as a magnet link: the link (kept to fetch again after a pause), and the fetch while it runs. */
+  magnetUri?: string;
+  magnet?: Magnet;
 }
 
 export interface ServeDaemonOptions {
@@ -80,6 +85,13 @@ export class ServeDaemon {
 
   /** Adds what was added by hand before, then the store's torrents (and follows the store when watching). */
   async start(): Promise<void> {
+    for (const m of this.o.state.pendingMagnets()) {
+      const e = this.newEntry(m.infoHash, m.name, 'manual');
+      e.magnetUri = m.uri;
+      this.entries.set(e.key, e);
+      if (m.paused) e.state = 'paused';
+      else this.fetchMetadata(e);
+    }
     for (const m of this.o.state.manual()) {
       try {
         await this.addParsed(await m.bytes(), 'manual', undefined, m.record.paused);
@@ -141,6 +153,8 @@ export class ServeDaemon {
     input: AddInput,
     opts: { paused?: boolean } = {},
   ): Promise<{ entry: ServeEntry; duplicate: boolean }> {
+    if ('filename' in input && input.filename.startsWith('magnet:'))
+      return this.addMagnet(input.filename, opts);
     const bytes = 'bytes' in input ? input.bytes : await this.readTorrentFile(input.filename);
     const meta = parseMetainfo(bytes); // throws MetainfoError with a clear message
     const known = this.entries.get(meta.infoHashHex);
@@ -152,8 +166,13 @@ export class ServeDaemon {
 
   async pause(e: ServeEntry): Promise<void> {
     if (e.state === 'paused') return;
+    const fetching = e.state === 'metadata';
     e.state = 'paused';
-    if (e.meta) await this.o.state.setPaused(e.key, e.name, true);
+    if (e.meta || e.magnetUri) await this.o.state.setPaused(e.key, e.name, true);
+    if (fetching) {
+      e.magnet = undefined;
+      await this.o.engine.remove(e.key); // the fetch starts again on resume
+    }
     const i = this.queue.indexOf(e);
     if (i >= 0) this.queue.splice(i, 1);
     await e.torrent?.pause();
@@ -162,6 +181,11 @@ export class ServeDaemon {
 
   async resume(e: ServeEntry): Promise<void> {
     if (e.state !== 'paused' && e.state !== 'error') return;
+    if (!e.meta && e.magnetUri) {
+      await this.o.state.setPaused(e.key, e.name, false);
+      this.fetchMetadata(e);
+      return;
+    }
     if (!e.meta) return; // a store file that does not parse: fixed only by a new file
     await this.o.state.setPaused(e.key, e.name, false);
     this.emit({ category: 'engine', type: 'TorrentResumed', torrent: e.key, name: e.name });
@@ -178,7 +202,8 @@ export class ServeDaemon {
     this.entries.delete(e.key);
     const i = this.queue.indexOf(e);
     if (i >= 0) this.queue.splice(i, 1);
-    if (e.meta) {
+    if (e.meta || e.magnetUri) {
+      e.magnet = undefined;
       await this.o.engine.remove(e.key, { deleteData: opts.deleteData === true });
       await this.o.state.remove(e.key, e.name, e.origin);
     }
@@ -288,6 +313,70 @@ export class ServeDaemon {
     if (paused) e.state = 'paused';
     else this.enqueue(e, false);
     return e;
+  }
+
+  /** A magnet link by hand: listed at once ("downloading metadata"), remembered until its metadata arrives. */
+  private async addMagnet(
+    uri: string,
+    opts: { paused?: boolean },
+  ): Promise<{ entry: ServeEntry; duplicate: boolean }> {
+    const link = parseMagnet(uri); // throws MagnetError with a clear message
+    const known = this.entries.get(link.infoHashHex);
+    if (known) return { entry: known, duplicate: true };
+    const name = link.name ?? link.infoHashHex;
+    await this.o.state.addMagnet(link.infoHashHex, uri, name, opts.paused === true);
+    const e = this.newEntry(link.infoHashHex, name, 'manual');
+    e.magnetUri = uri;
+    this.entries.set(e.key, e);
+    this.emit({ category: 'engine', type: 'TorrentAdded', torrent: e.key, name, origin: 'manual', paused: opts.paused === true, magnet: true }); // prettier-ignore
+    if (opts.paused) e.state = 'paused';
+    else this.fetchMetadata(e);
+    return { entry: e, duplicate: false };
+  }
+
+  /** Fetches the metadata; then the .torrent is kept (as if added by hand) and the torrent runs. */
+  private fetchMetadata(e: ServeEntry): void {
+    e.state = 'metadata';
+    e.error = undefined;
+    let m: Magnet;
+    try {
+      m = this.o.engine.addMagnet(e.magnetUri as string, {
+        dir: this.o.dataDir,
+        maxPeers: this.o.maxPeersPerTorrent,
+        uploadSlots: this.o.uploadSlots,
+        minAnnounceIntervalMs: this.o.minAnnounceIntervalMs,
+      });
+    } catch (err) {
+      e.state = 'error';
+      e.error = (err as Error).message;
+      return;
+    }
+    e.magnet = m;
+    m.start();
+    const current = (): boolean => this.entries.get(e.key) === e && e.magnet === m;
+    const failed = (err: Error): void => {
+      if (!current()) return;
+      e.state = 'error';
+      e.error = err.message;
+    };
+    m.whenMetadata()
+      .then(async ({ meta, torrentFile }) => {
+        if (!current()) return;
+        e.meta = meta;
+        e.name = meta.name;
+        await this.o.state.addManual(meta.infoHashHex, meta.name, torrentFile);
+        const t = await m.whenTorrent();
+        if (!current()) return;
+        e.torrent = t;
+        e.magnet = undefined;
+        e.state = 'running';
+        t.setLimits({ down: e.limits.down ?? 0, up: e.limits.up ?? 0 });
+        t.onFatal((err) => {
+          e.state = 'error';
+          e.error = err.message;
+        });
+      }, failed)
+      .catch(failed);
   }
 
   private newEntry(key: string, name: string, origin: 'store' | 'manual'): ServeEntry {

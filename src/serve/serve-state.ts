@@ -44,6 +44,8 @@ export interface ServeStateData {
   removed: Record<string, { name: string; at: number }>;
   /** Global limits in bytes per second, when set at run time. */
   session: { downloadLimit?: number; uploadLimit?: number };
+  /** Magnet links added by hand whose metadata has not arrived yet (by info-hash). */
+  magnets?: Record<string, { uri: string; name: string; paused: boolean; addedAt: number }>;
 }
 
 export interface ServeStateOptions {
@@ -103,6 +105,23 @@ function validate(raw: unknown, warn: (what: string) => void): ServeStateData {
     if (HASH.test(hash) && v && typeof v.name === 'string' && typeof v.at === 'number') {
       out.removed[hash] = { name: v.name, at: v.at };
     } else warn(`removed entry ${JSON.stringify(hash.slice(0, 64))}`);
+  }
+  const magnets = r.magnets && typeof r.magnets === 'object' ? (r.magnets as Record<string, unknown>) : {};
+  for (const [hash, x] of Object.entries(magnets)) {
+    const v = x as { uri?: unknown; name?: unknown; paused?: unknown; addedAt?: unknown } | null;
+    if (
+      HASH.test(hash) &&
+      v &&
+      typeof v.uri === 'string' &&
+      v.uri.startsWith('magnet:') &&
+      v.uri.length <= 8192 &&
+      typeof v.name === 'string' &&
+      typeof v.paused === 'boolean' &&
+      typeof v.addedAt === 'number'
+    )
+      // prettier-ignore
+      (out.magnets ??= {})[hash] = { uri: v.uri, name: v.name, paused: v.paused, addedAt: v.addedAt };
+    else warn(`magnet entry ${JSON.stringify(hash.slice(0, 64))}`);
   }
   const s = (r.session ?? {}) as Record<string, unknown>;
   if (isRate(s.downloadLimit)) out.session.downloadLimit = s.downloadLimit;
@@ -209,6 +228,19 @@ export class ServeState {
       }));
   }
 
+  /** Magnet links added by hand still waiting for their metadata. */
+  pendingMagnets(): Array<{ infoHash: string; uri: string; name: string; paused: boolean }> {
+    return Object.entries(this.data.magnets ?? {}).map(([infoHash, m]) => ({ infoHash, ...m }));
+  }
+
+  /** Remember a magnet added by hand until its metadata arrives (then `addManual` replaces it). */
+  async addMagnet(infoHash: string, uri: string, name: string, paused = false): Promise<void> {
+    const hash = checkHash(infoHash);
+    (this.data.magnets ??= {})[hash] = { uri, name, paused, addedAt: this.now() };
+    delete this.data.removed[hash];
+    return this.save();
+  }
+
   /** Remember a torrent added by hand: its .torrent is copied first, so the state never names a missing copy. */
   async addManual(infoHash: string, name: string, torrent: Buffer, paused = false): Promise<void> {
     const hash = checkHash(infoHash);
@@ -222,11 +254,17 @@ export class ServeState {
       addedAt: prev?.addedAt ?? this.now(),
     };
     delete this.data.removed[hash];
+    if (this.data.magnets) delete this.data.magnets[hash];
     return this.save();
   }
 
   /** Pause or resume by hand (a store torrent gets a record the first time). */
   async setPaused(infoHash: string, name: string, paused: boolean): Promise<void> {
+    const m = this.data.magnets?.[infoHash];
+    if (m) {
+      m.paused = paused;
+      return this.save();
+    }
     const t = this.record(infoHash, name);
     t.paused = paused;
     return this.save();
@@ -255,6 +293,7 @@ export class ServeState {
   async remove(infoHash: string, name: string, origin: 'store' | 'manual'): Promise<void> {
     const hash = checkHash(infoHash);
     delete this.data.torrents[hash];
+    if (this.data.magnets) delete this.data.magnets[hash];
     if (origin === 'store') this.data.removed[hash] = { name, at: this.now() };
     await this.save();
     if (origin === 'manual') await fs.rm(this.copyPath(hash), { force: true });

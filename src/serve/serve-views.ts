@@ -18,6 +18,7 @@ export function torrentView(e: ServeEntry, dataDir: string, now: number): Torren
     infoHash: meta ? meta.infoHashHex : '0'.repeat(40),
     name: e.name,
     state: stateOf(e),
+    metadataPercentComplete: e.state === 'metadata' ? metadataProgress(e) : 1,
     error: e.error ? { kind: 'local', message: e.error } : undefined,
     downloadDir: dataDir,
     totalSize: meta?.length ?? 0,
@@ -49,6 +50,11 @@ export function torrentView(e: ServeEntry, dataDir: string, now: number): Torren
   };
 }
 
+function metadataProgress(e: ServeEntry): number {
+  const s = e.magnet?.stats();
+  return s && s.pieces > 0 ? s.have / s.pieces : 0;
+}
+
 function isActive(e: ServeEntry): boolean {
   return e.state === 'running';
 }
@@ -56,6 +62,8 @@ function isActive(e: ServeEntry): boolean {
 /** serve's states onto Transmission's: queued → check-queued, paused and failed → stopped. */
 export function stateOf(e: ServeEntry): TorrentState {
   switch (e.state) {
+    case 'metadata':
+      return 'downloading';
     case 'queued':
       return 'check-queued';
     case 'checking':

@@ -13,7 +13,8 @@ import { describeWithTools } from '../support/real-clients';
 import { ServeProcess, startServe } from '../support/serve-process';
 import { makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
 import { fields, parseList, remote } from '../support/transmission-remote';
-import { rawRequest } from '../rpc/rpc-client';
+import { RpcClient, rawRequest } from '../rpc/rpc-client';
+import { parseMetainfo } from '../../src/protocol/metainfo';
 
 jest.setTimeout(60_000);
 
@@ -153,4 +154,42 @@ it('bad RPC input gets Transmission-style answers, and every torrent keeps being
   expect(sameTree(path.join(out, 'bad-alpha.bin'), path.join(data, 'bad-alpha.bin'))).toBe(true);
   expect(serve.stderr()).not.toMatch(/\n\s+at /);
   expect(await serve.stop()).toBe(0);
+});
+
+it('torrent-add with a magnet link: downloading metadata, then the torrent downloads from a seeder; kept across a restart', async () => {
+  const store = subDir(lab.dir, 'mag-store');
+  const data = subDir(lab.dir, 'mag-data');
+  const t = await makeTorrent(lab.dir, 'mag', { file: 1_500_000 }, lab.trackerAddr, 61);
+  const seeder = lab.track(await startPeer('seed', 'mag-seed', { torrent: t.torrent, dir: t.seedDir }));
+  const meta = parseMetainfo(fs.readFileSync(t.torrent));
+  const serve = lab.track(await startServe('mag', { store, data, extra: ['--no-console'] }));
+  const rpc = new RpcClient(serve.rpcPort);
+  // No tracker in the link: the seeder is named with x.pe.
+  const magnet = `magnet:?xt=urn:btih:${meta.infoHashHex}&dn=mag.bin&x.pe=127.0.0.1:${seeder.port}`;
+  const added = await rpc.call('torrent-add', { filename: magnet });
+  expect(added.result).toBe('success');
+  const fields = ['id', 'name', 'status', 'percentDone', 'metadataPercentComplete', 'errorString'];
+  const first = await rpc.call('torrent-get', { fields });
+  const torrents = () => (first.arguments.torrents as Record<string, unknown>[]) ?? [];
+  expect(torrents()).toHaveLength(1);
+  expect(torrents()[0].name).toBe('mag.bin');
+  // It downloads: percentDone reaches 1 (metadata first, then data), bounded.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await rpc.call('torrent-get', { fields });
+    const x = (r.arguments.torrents as Record<string, unknown>[])[0];
+    if (x.percentDone === 1 && x.metadataPercentComplete === 1) break;
+    if (Date.now() > deadline) throw new Error(`not downloaded: ${JSON.stringify(x)}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  expect(sameTree(path.join(data, 'mag.bin'), t.source)).toBe(true);
+  expect(await serve.stop()).toBe(0);
+  // Restarted: the torrent is there (its .torrent was kept), complete.
+  const again = lab.track(await startServe('mag2', { store, data }));
+  await again.event(
+    (e) => e.type === 'CheckFinished' && e.torrent === meta.infoHashHex,
+    'the magnet torrent checked',
+  );
+  expect(await again.command('list', /mag\.bin/)).toMatch(/mag\.bin\s+seeding\s+100\.0%/);
+  expect(await again.stop()).toBe(0);
 });
