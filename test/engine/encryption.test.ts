@@ -109,3 +109,29 @@ it('a required seeder and a leecher that dials plain never connect, and -v says 
   expect(seed.events('PeerConnected')).toEqual([]);
   expect(seed.events('IncomingRefused')[0].level).toBe('info');
 });
+
+it('run as the bin (rxtorrent), RC4 comes from OpenSSL; run as node bin/rxtorrent.js, from TypeScript', async () => {
+  const seed = lab.track(
+    await startPeer('seed', 'seed-bin', {
+      torrent: t.torrent,
+      dir: t.seedDir,
+      extra: ['--encryption', 'required'],
+      viaBin: true,
+    }),
+  );
+  const dir = subDir(t.root, 'bin-leech');
+  const p = lab.track(
+    await startPeer('leech', 'bin-leech', {
+      torrent: t.torrent,
+      dir,
+      peers: [`127.0.0.1:${seed.port}`],
+      exitOnDone: true,
+      extra: ['--encryption', 'required'],
+    }),
+  );
+  await p.complete(20_000);
+  expect(await p.exited).toBe(0);
+  await until('the seeder to log the handshake', () => seed.events('EncryptedHandshake')[0]);
+  expect(seed.events('EncryptedHandshake').map((e) => e.rc4)).toEqual(['openssl']);
+  expect(p.events('EncryptedHandshake').map((e) => e.rc4)).toEqual(['typescript']);
+});
