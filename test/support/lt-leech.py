@@ -2,7 +2,7 @@
 
 Usage: [LT_ENCRYPTION=rc4|plaintext|disabled] /usr/bin/python3 lt-leech.py TORRENT SAVE_DIR [PEER_PORT...]
 Prints `ready <listen port>` once the torrent is added, `peer <ip:port> <encryption>` for each peer
-connection (see lt_session.py), `finished` when every piece is verified, then exits 0; exits 1 with the
+connection (see lt_loopback.py), `finished` when every piece is verified, then exits 0; exits 1 with the
 torrent state after 60 s. Connects to 127.0.0.1:PEER_PORT directly as well as through the torrent's
 tracker.
 """
@@ -10,9 +10,7 @@ import sys
 import time
 
 import libtorrent as lt
-from lt_loopback import loopback_session
-
-from lt_session import loopback_session, report_peers
+from lt_loopback import loopback_session, report_peers
 
 torrent, save_dir, *peer_ports = sys.argv[1:]
 ses = loopback_session()

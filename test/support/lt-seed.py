@@ -3,7 +3,7 @@
 Usage: [LT_ENCRYPTION=rc4|plaintext|disabled] /usr/bin/python3 lt-seed.py TORRENT SAVE_DIR
 SAVE_DIR holds the complete file or folder. Prints `ready <listen port>` once libtorrent has checked the
 data and is seeding, then `uploaded <bytes>` every second and `peer <ip:port> <encryption>` for each
-peer connection (see lt_session.py); runs until its stdin closes or it is killed. Exits 1 if the data
+peer connection (see lt_loopback.py); runs until its stdin closes or it is killed. Exits 1 if the data
 does not check out within 30 s.
 """
 import sys
@@ -11,9 +11,7 @@ import threading
 import time
 
 import libtorrent as lt
-from lt_loopback import loopback_session
-
-from lt_session import loopback_session, report_peers
+from lt_loopback import loopback_session, report_peers
 
 torrent, save_dir = sys.argv[1:]
 ses = loopback_session()
