@@ -1,7 +1,15 @@
 /**
- * bench:transfer — one seeder to one leecher over loopback, one file, in one run, four pairs:
+ * bench:transfer — one seeder to one leecher over loopback, one file, in one run, these pairs (ids):
  *
- *   ours → ours, python3-libtorrent → ours, ours → aria2c, python3-libtorrent → aria2c (reference)
+ *   ours-ours         ours → ours, plain (both `--encryption tolerated`)
+ *   ours-ours-header  ours → ours, MSE header then plaintext (tolerated seeder, preferred leecher)
+ *   ours-ours-rc4     ours → ours, RC4 (preferred seeder, required leecher): OpenSSL's RC4, as the bin runs
+ *   ours-ours-rc4-ts  the same with our TypeScript RC4 (node without --openssl-legacy-provider)
+ *   lt-ours           python3-libtorrent → ours, plain
+ *   lt-ours-rc4       libtorrent forcing RC4 → ours
+ *   lt-lt-rc4         libtorrent → libtorrent, both forcing RC4 (the reference for lt-ours-rc4)
+ *   ours-aria2c       ours → aria2c (aria2c opens encrypted; our tolerated seeder selects plaintext)
+ *   lt-aria2c         libtorrent → aria2c (reference; libtorrent's default also selects plaintext)
  *
  * Each leecher is timed from launch to its exit (= download complete and verified), with its CPU
  * seconds and peak RSS (polled from /proc, see ../support/measure.ts); the seeder's CPU seconds over
@@ -11,7 +19,7 @@
  *
  *   npm run bench:transfer                                     # 1 GiB, 1 run per pair
  *   BENCH_SIZE_MIB=128 BENCH_RUNS=3 npm run bench:transfer
- *   BENCH_PAIRS=lt-ours,lt-aria2c npm run bench:transfer       # ids: ours-ours lt-ours ours-aria2c lt-aria2c
+ *   BENCH_PAIRS=ours-ours,ours-ours-rc4 npm run bench:transfer  # some pairs only (ids above)
  *   BENCH_RSS_GIB=4 npm run bench:transfer                     # plus ours → ours once on a 4 GiB file
  *
  * Other knobs: BENCH_TIMEOUT_S (per leecher run; default 60 s + 1 s per 5 MiB), BENCH_EVENTS_DIR
@@ -22,8 +30,8 @@
  * table; it does not write BENCHMARKS.md.
  *
  * Launch-to-exit includes each leecher's start-up: aria2c works on a 1 s tick, so it spends about 2 s
- * before its first request (announce, then connect); it also opens with an MSE handshake, which our
- * seeder refuses, and retries in plain about 1 s later.
+ * before its first request (announce, then connect). Our processes run as users run them, through the
+ * bin's shebang (its V8 and OpenSSL flags), except ours-ours-rc4-ts.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -44,21 +52,102 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'rxtorrent.js');
 const LT_PYTHON = '/usr/bin/python3'; // the Debian interpreter: python3-libtorrent is installed for it only
 const LT_SEED = path.join(__dirname, 'lt_seed.py');
+const LT_LEECH = path.join(__dirname, 'lt_leech.py');
 const NAME = 'data.bin';
 
 type SeederKind = 'ours' | 'lt';
-type LeecherKind = 'ours' | 'aria2c';
+type LeecherKind = 'ours' | 'aria2c' | 'lt';
+/** How a side encrypts: our `--encryption` policy, or libtorrent's defaults / forced RC4. */
+type OurPolicy = 'preferred' | 'required' | 'tolerated';
+type LtEncryption = 'default' | 'rc4';
 interface Pair {
   id: string;
   label: string;
   seeder: SeederKind;
   leecher: LeecherKind;
+  /** Our side's policy (seeder / leecher when ours); libtorrent's encryption (when it is libtorrent). */
+  seedEnc: OurPolicy | LtEncryption;
+  leechEnc: OurPolicy | LtEncryption | 'aria2c';
+  /** Run our processes as `node <flags> bin/rxtorrent.js` instead of through the bin's shebang. */
+  nodeFlags?: string[];
 }
+// Which cipher each pair ends up with (README, "Encryption"): tolerated dials plain and selects plaintext
+// when offered; preferred/required dial encrypted and select RC4 when offered; libtorrent's default
+// responder selects plaintext; aria2c dials encrypted offering both.
 const ALL_PAIRS: Pair[] = [
-  { id: 'ours-ours', label: 'rxtorrent → rxtorrent', seeder: 'ours', leecher: 'ours' },
-  { id: 'lt-ours', label: 'libtorrent → rxtorrent', seeder: 'lt', leecher: 'ours' },
-  { id: 'ours-aria2c', label: 'rxtorrent → aria2c', seeder: 'ours', leecher: 'aria2c' },
-  { id: 'lt-aria2c', label: 'libtorrent → aria2c', seeder: 'lt', leecher: 'aria2c' },
+  {
+    id: 'ours-ours',
+    label: 'rxtorrent → rxtorrent, plain',
+    seeder: 'ours',
+    leecher: 'ours',
+    seedEnc: 'tolerated',
+    leechEnc: 'tolerated',
+  },
+  {
+    id: 'ours-ours-header',
+    label: 'rxtorrent → rxtorrent, MSE header + plaintext',
+    seeder: 'ours',
+    leecher: 'ours',
+    seedEnc: 'tolerated',
+    leechEnc: 'preferred',
+  },
+  {
+    id: 'ours-ours-rc4',
+    label: 'rxtorrent → rxtorrent, RC4 (OpenSSL)',
+    seeder: 'ours',
+    leecher: 'ours',
+    seedEnc: 'preferred',
+    leechEnc: 'required',
+  },
+  {
+    id: 'ours-ours-rc4-ts',
+    label: 'rxtorrent → rxtorrent, RC4 in TypeScript (node without --openssl-legacy-provider)',
+    seeder: 'ours',
+    leecher: 'ours',
+    seedEnc: 'preferred',
+    leechEnc: 'required',
+    nodeFlags: ['--max-semi-space-size=2'],
+  },
+  {
+    id: 'lt-ours',
+    label: 'libtorrent → rxtorrent, plain',
+    seeder: 'lt',
+    leecher: 'ours',
+    seedEnc: 'default',
+    leechEnc: 'tolerated',
+  },
+  {
+    id: 'lt-ours-rc4',
+    label: 'libtorrent (forced RC4) → rxtorrent, RC4',
+    seeder: 'lt',
+    leecher: 'ours',
+    seedEnc: 'rc4',
+    leechEnc: 'preferred',
+  },
+  {
+    id: 'lt-lt-rc4',
+    label: 'libtorrent → libtorrent, both forced RC4',
+    seeder: 'lt',
+    leecher: 'lt',
+    seedEnc: 'rc4',
+    leechEnc: 'rc4',
+  },
+  {
+    id: 'ours-aria2c',
+    label: 'rxtorrent → aria2c, MSE header + plaintext',
+    seeder: 'ours',
+    leecher: 'aria2c',
+    seedEnc: 'tolerated',
+    leechEnc: 'aria2c',
+  },
+  {
+    id: 'lt-aria2c',
+    label: 'libtorrent → aria2c, MSE header + plaintext',
+    seeder: 'lt',
+    leecher: 'aria2c',
+    seedEnc: 'default',
+    leechEnc: 'aria2c',
+  },
 ];
 
 interface Sample {
@@ -94,6 +183,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const tail = (s: string, n = 2000): string => (s.length > n ? '…' + s.slice(-n) : s);
+
+/** Command and leading arguments that run our CLI for `pair` (the bin itself, or node with flags). */
+function ourCli(pair: Pair): [string, string[]] {
+  return pair.nodeFlags ? [process.execPath, [...pair.nodeFlags, CLI]] : [CLI, []];
+}
 
 function ourEnv(storeDir: string): NodeJS.ProcessEnv {
   return { ...process.env, RXTORRENT_STORE_DIR: storeDir };
@@ -202,12 +296,23 @@ async function makeDataset(
   );
   if (r.status !== 0) throw new Error(`rxtorrent create failed: ${r.error?.message ?? r.stderr}`);
   const sha1 = await sha1File(file); // also warms the page cache
+  // Our seeder trusts what its resume file says is verified, and otherwise hashes each piece the first
+  // time it sends it. One untimed `seed --verify` writes that file, so that every timed run of our
+  // seeder starts alike (without it the first one alone hashes inside its timed window).
+  const warm = await startDaemon(
+    CLI,
+    ['seed', '-f', torrent, '-o', dir, '-p', '0', '--bind', '127.0.0.1', '--verify'],
+    /on port (\d+)/,
+    60_000 + mib * 200,
+    ourEnv(storeDir),
+  );
+  await stop(warm.child);
   return { dir, file, torrent, bytes, sha1 };
 }
 
-async function startSeeder(kind: SeederKind, ds: Dataset, storeDir: string, tag: string) {
+async function startSeeder(pair: Pair, ds: Dataset, storeDir: string, tag: string) {
   const readyMs = 60_000 + (ds.bytes / 2 ** 20) * 100; // our seeder hashes the file before it is ready
-  if (kind === 'ours') {
+  if (pair.seeder === 'ours') {
     const args = [
       ...eventsArgs(`${tag}-seeder`),
       'seed',
@@ -219,26 +324,45 @@ async function startSeeder(kind: SeederKind, ds: Dataset, storeDir: string, tag:
       '0',
       '--bind',
       '127.0.0.1',
+      '--encryption',
+      pair.seedEnc,
     ];
-    const d = await startDaemon(CLI, args, /on port (\d+)/, readyMs, ourEnv(storeDir));
+    const [cmd, pre] = ourCli(pair);
+    const d = await startDaemon(cmd, [...pre, ...args], /on port (\d+)/, readyMs, ourEnv(storeDir));
     return { ...d, port: Number(d.match[1]) };
   }
-  const ltArgs = [LT_SEED, ds.torrent, ds.dir, '0', '7200', ...(LT_SEED_MODE ? ['--seed-mode'] : [])];
+  const ltArgs = [
+    LT_SEED,
+    ds.torrent,
+    ds.dir,
+    '0',
+    '7200',
+    ...(LT_SEED_MODE ? ['--seed-mode'] : []),
+    ...(pair.seedEnc === 'rc4' ? ['--rc4'] : []),
+  ];
   const d = await startDaemon(LT_PYTHON, ltArgs, /ready (\d+)/, readyMs);
   return { ...d, port: Number(d.match[1]) };
 }
 
 async function leecherCommand(
-  kind: LeecherKind,
+  pair: Pair,
   ds: Dataset,
   outDir: string,
   seedPort: number,
   tag: string,
 ): Promise<[string, string[]]> {
-  if (kind === 'ours') {
+  if (pair.leecher === 'lt') {
     return [
-      CLI,
+      LT_PYTHON,
+      [LT_LEECH, ds.torrent, outDir, String(seedPort), ...(pair.leechEnc === 'rc4' ? ['--rc4'] : [])],
+    ];
+  }
+  if (pair.leecher === 'ours') {
+    const [cmd, pre] = ourCli(pair);
+    return [
+      cmd,
       [
+        ...pre,
         ...eventsArgs(`${tag}-leecher`),
         'leech',
         '-f',
@@ -252,6 +376,8 @@ async function leecherCommand(
         '--peer',
         `127.0.0.1:${seedPort}`,
         '--exit-on-done',
+        '--encryption',
+        pair.leechEnc,
       ],
     ];
   }
@@ -289,10 +415,10 @@ async function runPair(
   const outDir = path.join(work, `leech-${tag}`);
   fs.rmSync(outDir, { recursive: true, force: true });
   fs.mkdirSync(outDir);
-  const seeder = await startSeeder(pair.seeder, ds, storeDir, tag);
+  const seeder = await startSeeder(pair, ds, storeDir, tag);
   const seederPid = seeder.child.pid as number;
   try {
-    const [cmd, args] = await leecherCommand(pair.leecher, ds, outDir, seeder.port, tag);
+    const [cmd, args] = await leecherCommand(pair, ds, outDir, seeder.port, tag);
     let seederDied = false;
     const cpu0 = procStats(seederPid)?.cpu ?? 0;
     const m = await measure(cmd, args, {
@@ -431,6 +557,14 @@ async function main(): Promise<void> {
         if (x !== undefined && y !== undefined) lines.push(`- ${what}: ${(x / y).toFixed(2)}× (${a} / ${b})`);
       };
       lines.push('');
+      ratio('ours-ours-rc4', 'ours-ours', 'RC4 vs plain, rxtorrent → rxtorrent (target ≥ 0.80)');
+      ratio('ours-ours-rc4-ts', 'ours-ours-rc4', 'TypeScript RC4 vs OpenSSL RC4, rxtorrent → rxtorrent');
+      ratio(
+        'ours-ours-header',
+        'ours-ours',
+        'MSE header + plaintext vs plain, rxtorrent → rxtorrent (target ≥ 0.95)',
+      );
+      ratio('lt-ours-rc4', 'lt-lt-rc4', 'our leecher vs libtorrent, same libtorrent seeder, RC4');
       ratio('lt-ours', 'lt-aria2c', 'our leecher vs aria2c, same libtorrent seeder (target ≥ 1.00)');
       ratio('ours-aria2c', 'lt-aria2c', 'our seeder vs libtorrent, same aria2c leecher');
       ratio('ours-ours', 'lt-aria2c', 'rxtorrent → rxtorrent vs the reference pair');

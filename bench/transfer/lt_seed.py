@@ -2,11 +2,12 @@
 
 Run with the Debian interpreter (/usr/bin/python3), which has the libtorrent bindings:
 
-    /usr/bin/python3 lt_seed.py TORRENT SAVE_DIR PORT [MAX_SECONDS] [--seed-mode]
+    /usr/bin/python3 lt_seed.py TORRENT SAVE_DIR PORT [MAX_SECONDS] [--seed-mode] [--rc4]
 
 PORT 0 picks a free port. Prints `ready PORT` on stdout once listening and seeding, then seeds until
 SIGTERM/SIGINT or until MAX_SECONDS (default 3600) pass. On exit prints `uploaded N` (payload bytes
-sent) on stderr. Errors reported by libtorrent go to stderr.
+sent) on stderr. Errors reported by libtorrent go to stderr. --rc4 forces MSE/PE with RC4 both ways
+(see lt_settings.py); otherwise libtorrent's defaults.
 """
 
 import signal
@@ -15,12 +16,14 @@ import time
 
 import libtorrent as lt
 
+from lt_settings import loopback_settings
+
 
 def main() -> int:
     seed_mode = "--seed-mode" in sys.argv
-    args = [a for a in sys.argv[1:] if a != "--seed-mode"]
+    args = [a for a in sys.argv[1:] if a not in ("--seed-mode", "--rc4")]
     if len(args) < 3:
-        sys.stderr.write("usage: lt_seed.py TORRENT SAVE_DIR PORT [MAX_SECONDS] [--seed-mode]\n")
+        sys.stderr.write("usage: lt_seed.py TORRENT SAVE_DIR PORT [MAX_SECONDS] [--seed-mode] [--rc4]\n")
         return 2
     torrent, save_dir, port = args[0], args[1], int(args[2])
     max_seconds = float(args[3]) if len(args) > 3 else 3600.0
@@ -30,19 +33,9 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
 
     cat = lt.alert.category_t
-    ses = lt.session(
-        {
-            "listen_interfaces": "127.0.0.1:%d" % port,
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            "enable_outgoing_utp": False,
-            "enable_incoming_utp": False,
-            "allow_multiple_connections_per_ip": True,
-            "alert_mask": cat.error_notification | cat.status_notification,
-        }
-    )
+    settings = loopback_settings(port, "--rc4" in sys.argv)
+    settings["alert_mask"] = cat.error_notification | cat.status_notification
+    ses = lt.session(settings)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)
     atp.save_path = save_dir

@@ -8,9 +8,11 @@
  * peers for torrents; and the set of torrents, which are added, paused, resumed and removed while it
  * runs. Every torrent's events come out of one stream, each naming its torrent.
  *
- * Routing is by a lookup from info-hash to torrent, and the listener hands over anything that is not a
- * plain handshake through one hook (`onOther`), so an encrypted handshake — which names its torrent only
- * through a hash of the info-hash — plugs in as another lookup, not a rewrite.
+ * Routing is by a lookup from info-hash to torrent. The listener hands over anything that is not a
+ * plain handshake through one hook (`onOther`) to the encryption part (engine-encryption.ts), which
+ * finds the torrent of an encrypted handshake through HASH('req2', info-hash) and routes it here like a
+ * plain one; it also dials for every torrent, per the encryption policy (`encryption`,
+ * `setEncryption`).
  *
  * @example
  *   const engine = new Engine({ port: 6881 });
@@ -21,19 +23,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Observable, Subject, Subscription } from 'rxjs';
+import { EncryptionPolicy, EngineEncryption, parseEncryptionPolicy } from './engine-encryption';
 import { Magnet, MagnetOptions } from './magnet';
-import { PeerTransport } from './peer-connection';
 import { Torrent, TorrentOptions, TorrentServices } from './torrent';
 import { BufferPool } from '../core/buffer-pool';
 import { TokenBucket } from '../core/token-bucket';
-import { EventInput } from '../events/engine-event';
+import { EventInput, EventLevel } from '../events/engine-event';
 import type { Handshake } from '../protocol/wire-codec';
 import { HashPool } from '../streams/hash-pool';
 import { PeerListener } from '../streams/peer-listener';
+import { PeerTransport, plainTransport } from '../streams/peer-transport';
 import { PeerSource, addressKey } from '../core/peer-list';
 import { MagnetLink, parseMagnet } from '../protocol/magnet';
 import type { PeerAddress } from '../protocol/tracker-codec';
@@ -60,6 +63,11 @@ export interface EngineOptions {
    * RXTORRENT_NO_LSD=1 in the environment turns it off whatever this says). Options are for tests.
    */
   lsd?: boolean | LsdOptions;
+  /** MSE/PE policy for new connections (`--encryption`; default 'preferred'). See `setEncryption`. */
+  encryption?: EncryptionPolicy;
+  /** Longest an incoming connection may take to say which torrent it wants, plain or encrypted, and
+   * an outgoing encrypted handshake may take (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
 
 export interface EngineStats {
@@ -94,6 +102,7 @@ export class Engine {
   /** Every torrent's events and the engine's own, in one stream. */
   readonly events$: Observable<EventInput> = this.events.asObservable();
   private readonly listener: PeerListener;
+  private readonly crypto: EngineEncryption;
   private readonly clock: () => number;
   private readonly random: () => number;
   private readonly maxConnections: number;
@@ -120,11 +129,27 @@ export class Engine {
     this.upBucket.reserve(0, now);
     for (const list of Object.values(os.networkInterfaces()))
       for (const a of list ?? []) this.localAddresses.add(a.address);
+    const handshakeTimeoutMs = o.handshakeTimeoutMs ?? 10_000;
+    this.crypto = new EngineEncryption({
+      policy: o.encryption ?? 'preferred',
+      timeoutMs: handshakeTimeoutMs,
+      connectTimeoutMs: 10_000,
+      maxPending: 256,
+      serving: (hex) => this.byHash.has(hex) || this.pending.has(hex),
+      emit: (e) => this.emit(e),
+      route: (socket, hs, transport) => this.route(socket, hs, transport),
+      refused: (peer, reason, r) => {
+        if (r.code === 'unknown-info-hash') this.counters.unknownInfoHash++;
+        else this.counters.droppedIncoming++;
+        this.refused(peer, reason, r);
+      },
+    });
     this.listener = new PeerListener({
       port: o.port,
       host: o.bind,
-      onPlain: (socket, hs, rest) =>
-        this.route(socket, hs, { stream: socket, prelude: rest, encryption: 'none' }),
+      handshakeTimeoutMs,
+      onPlain: (socket, hs, rest) => this.plainIncoming(socket, hs, rest),
+      onOther: (socket, head) => this.crypto.accept(socket, head),
     });
     this.listener.events$.subscribe((e) => {
       if (e.type === 'ListenError')
@@ -164,6 +189,7 @@ export class Engine {
       throw new Error(`torrent ${opts.meta.name} (${hex}) is already added`);
     const t = new Torrent(opts, this.services());
     this.byHash.set(hex, t);
+    this.crypto.serve(opts.meta.infoHash);
     this.subs.set(
       hex,
       t.events$.subscribe((e) => this.events.next(e)),
@@ -188,6 +214,7 @@ export class Engine {
       forget: (h) => this.pending.get(h) === m && this.pending.delete(h),
     });
     this.pending.set(hex, m);
+    this.crypto.serve(link.infoHash);
     m.events$.subscribe((e) => this.events.next(e));
     return m;
   }
@@ -216,6 +243,7 @@ export class Engine {
   async remove(infoHashHex: string, opts: { deleteData?: boolean } = {}): Promise<void> {
     const m = this.pending.get(infoHashHex);
     if (m) {
+      this.crypto.unserve(Buffer.from(infoHashHex, 'hex'));
       await m.remove();
       this.emit({ category: 'engine', type: 'TorrentRemoved', torrent: infoHashHex, deletedData: false });
       return;
@@ -223,6 +251,7 @@ export class Engine {
     const t = this.byHash.get(infoHashHex);
     if (!t) return;
     this.byHash.delete(infoHashHex);
+    this.crypto.unserve(t.meta.infoHash);
     await t.stop();
     this.subs.get(infoHashHex)?.unsubscribe();
     this.subs.delete(infoHashHex);
@@ -252,6 +281,7 @@ export class Engine {
     this.stopped = true;
     clearInterval(this.beat);
     this.listener.close();
+    this.crypto.stop();
     await Promise.all([
       ...[...this.byHash.values()].map((t) => t.stop().catch(() => undefined)),
       ...[...this.pending.values()].map((m) => m.remove()),
@@ -275,30 +305,42 @@ export class Engine {
       random: this.random,
       localAddresses: this.localAddresses,
       slots: () => this.maxConnections - this.connections,
-      connect: (ip, port) => this.connect(ip, port),
+      connect: (ip, port, infoHash, handshake) => this.crypto.dial(ip, port, infoHash, handshake),
       counted: (d) => (this.connections += d),
       localDiscovery: (infoHash, on) => this.localDiscovery(infoHash, on),
     };
   }
 
-  /** Every torrent's `PeerTransport` for an outgoing connection (plain TCP, 10 s to connect). */
-  private connect(ip: string, port: number): Promise<PeerTransport> {
-    return new Promise((resolve, reject) => {
-      if (this.stopped) return reject(new Error('engine stopped'));
-      const socket = net.connect({ host: ip, port });
-      socket.setTimeout(10_000);
-      const fail = (why: string): void => {
-        socket.destroy();
-        reject(new Error(why));
-      };
-      socket.once('error', (err) => fail(err.message));
-      socket.once('timeout', () => fail('connect timeout'));
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        socket.removeAllListeners('error');
-        socket.removeAllListeners('timeout');
-        resolve({ stream: socket, encryption: 'none' });
-      });
+  // ------------------------------------------------------------------------------------- encryption
+
+  /** The MSE/PE policy new connections follow: 'preferred', 'required' or 'tolerated'. */
+  get encryption(): EncryptionPolicy {
+    return this.crypto.policy;
+  }
+
+  /**
+   * Changes the encryption policy (serve's RPC `session-set encryption` calls this). Connections made
+   * from now on follow it; open ones stay as they are. Throws RangeError for an unknown policy name.
+   *
+   * @example
+   *   engine.setEncryption('required'); // dial encrypted only, refuse plain incoming handshakes
+   */
+  setEncryption(policy: EncryptionPolicy | string): void {
+    const next = parseEncryptionPolicy(policy);
+    const previous = this.crypto.policy;
+    if (next === previous) return;
+    this.crypto.policy = next;
+    this.emit({ category: 'engine', type: 'EncryptionPolicyChanged', policy: next, previous });
+  }
+
+  /** A plain incoming handshake: routed, unless the policy requires encryption. */
+  private plainIncoming(socket: net.Socket, hs: Handshake, rest: Buffer): void {
+    if (this.crypto.acceptsPlain) return this.route(socket, hs, plainTransport(socket, rest));
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    socket.destroy();
+    this.counters.droppedIncoming++;
+    this.refused(addressKey(ip, socket.remotePort ?? 0), 'plain handshake refused: encryption is required', {
+      level: 'info',
     });
   }
 
@@ -340,9 +382,19 @@ export class Engine {
     (this.byHash.get(infoHashHex) ?? this.pending.get(infoHashHex))?.addPeers(peers, source);
   }
 
-  /** An incoming connection closed before it reached a torrent: a debug event (floods cost no more). */
-  private refused(peer: string, reason: string): void {
-    this.emit({ category: 'peer', type: 'IncomingRefused', level: 'debug', peer, reason });
+  /**
+   * An incoming connection closed before it reached a torrent: a debug event (floods cost no more), or
+   * info when our policy refused it (so `-v` says why such a peer never connects).
+   */
+  private refused(peer: string, reason: string, o: { level?: EventLevel; code?: string } = {}): void {
+    this.emit({
+      category: 'peer',
+      type: 'IncomingRefused',
+      level: o.level ?? 'debug',
+      peer,
+      reason,
+      code: o.code,
+    });
   }
 
   private emit(e: EventInput): void {

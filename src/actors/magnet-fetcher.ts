@@ -198,7 +198,7 @@ export class MagnetFetcher {
   }
 
   private dial(key: string, ip: string, port: number): void {
-    this.svc.connect(ip, port, this.o.link.infoHash).then(
+    this.svc.connect(ip, port, this.o.link.infoHash, this.conns.ourHandshake(key)).then(
       (transport) => {
         if (this.state !== 'fetching') {
           transport.stream.destroy();

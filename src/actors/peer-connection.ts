@@ -40,6 +40,7 @@ import {
   Handshake,
   PieceGeometry,
   WireError,
+  encodeHandshake,
   makeReserved,
 } from '../protocol/wire-codec';
 import { RateMeter } from '../core/rate-meter';
@@ -47,17 +48,10 @@ import type { RateLimiter } from '../core/token-bucket';
 import type { ExtensionHandshake } from '../protocol/extension-handshake';
 import { MAX_METADATA_SIZE } from '../protocol/ut-metadata';
 import { limitReceive } from '../streams/rate-limit';
+import type { PeerTransport } from '../streams/peer-transport';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
-export type { PeerCommand, PeerEvent };
-
-/** What a connection runs over: plain TCP, or a stream that encrypts (MSE/PE). */
-export interface PeerTransport {
-  stream: Duplex;
-  /** Bytes already read from the stream that come first (after any handshake already consumed). */
-  prelude?: Buffer;
-  encryption: 'none' | 'plaintext' | 'rc4';
-}
+export type { PeerCommand, PeerEvent, PeerTransport };
 
 export interface PeerConnectionOptions {
   /** The transport; or, for plain TCP, just the socket. */
@@ -99,6 +93,11 @@ export interface PeerConnectionOptions {
 export const MAX_QUEUED_REQUESTS = 256;
 /** Without the metadata the piece count is unknown: allow the bitfield of the largest torrent we accept. */
 const METADATA_MODE_MAX_MESSAGE = 1 + Math.ceil(MAX_METADATA_SIZE / 20 / 8);
+/** Our reserved bytes: the fast extension always, BEP 10 when the connection has extensions. */
+function reservedFor(o: Pick<PeerConnectionOptions, 'extensions'>): Buffer {
+  return makeReserved({ fast: true, extensions: o.extensions !== undefined });
+}
+
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
 const SEND_HIGH_WATER = 1024 * 1024;
 /** Upload memory one connection may hold (see the module header). */
@@ -125,7 +124,7 @@ export class PeerConnection {
     this.address = o.address;
     this.outgoing = o.outgoing;
     this.clock = o.clock ?? Date.now;
-    const reserved = makeReserved({ fast: true, extensions: o.extensions !== undefined });
+    const reserved = reservedFor(o);
     this.state = initialPeerState(
       {
         geometry: o.geometry,
@@ -150,11 +149,22 @@ export class PeerConnection {
     // Not completed from the actor: after a failure the actor's streams end before `failed` reports.
     this.actor.events$.subscribe((e) => this.events.next(e));
     this.prelude = transport.prelude;
+    this.handshakeSent = transport.handshakeSent === true;
     if (o.autoStart !== false) this.start();
   }
 
   private prelude: Buffer | undefined;
+  /** Our handshake went out as the MSE initial payload (see `ourHandshake`). */
+  private readonly handshakeSent: boolean;
   private started = false;
+
+  /**
+   * The handshake a connection with these options sends: what a dialler passes as the MSE initial
+   * payload, so that the bytes (reserved bits included) are the connection's own.
+   */
+  static ourHandshake(o: Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions'>): Buffer {
+    return encodeHandshake({ infoHash: o.infoHash, peerId: o.peerId, reserved: reservedFor(o) });
+  }
 
   /** Starts reading the transport and, for a dialled connection, sends our handshake. Idempotent. */
   start(): void {
@@ -164,7 +174,7 @@ export class PeerConnection {
     this.attachReader(this.prelude, this.state.config.reserved);
     this.prelude = undefined;
     this.stream.on('drain', () => this.pump());
-    if (this.o.outgoing) this.writeHandshake();
+    if (this.o.outgoing && !this.handshakeSent) this.writeHandshake();
   }
 
   // --------------------------------------------------------------------------------------- public API
@@ -274,7 +284,7 @@ export class PeerConnection {
       if (this.state.closed) return;
       try {
         reader.end();
-        this.actor.send({ type: 'WireFailed', reason: 'connection closed by peer', violation: false });
+        this.actor.send({ type: 'WireFailed', reason: this.closedReason(), violation: false });
       } catch (err) {
         fail(err);
       }
@@ -287,6 +297,14 @@ export class PeerConnection {
     if (this.o.remoteHandshake) emit(this.o.remoteHandshake);
     if (prelude && prelude.length > 0) push(prelude);
     this.stream.resume(); // a listener that read the handshake left the stream paused
+  }
+
+  /** Why the peer's end came, in words: before its handshake on a plain dial, our policy may be why. */
+  private closedReason(): string {
+    if (this.state.handshaked) return 'connection closed by peer';
+    if (this.o.outgoing && this.encryption === 'none')
+      return 'connection closed by peer before its handshake (a peer that requires encryption refuses plain ones)';
+    return 'connection closed by peer before its handshake';
   }
 
   private perform(eff: PeerEffect): void {

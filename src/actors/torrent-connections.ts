@@ -53,18 +53,16 @@ export class TorrentConnections {
   open(key: string, transport: PeerTransport, outgoing: boolean, handshake?: Handshake): void {
     transport.stream.on('error', () => undefined); // reported through the connection's events
     const conn = new PeerConnection({
+      ...this.identity(key),
       transport,
       address: key,
       outgoing,
       remoteHandshake: handshake,
-      infoHash: this.o.infoHash,
-      peerId: this.o.peerId,
       geometry: this.o.geometry,
       ourBitfield: this.o.ourBitfield,
       clock: this.o.clock,
       downBucket: this.downLimiter,
       upBucket: this.upLimiter,
-      extensions: this.o.extensions?.(key),
       autoStart: false,
     });
     this.conns.get(key)?.close('replaced by a new connection', false);
@@ -79,6 +77,16 @@ export class TorrentConnections {
     });
     this.o.inbox({ type: 'Attached', key, conn, outgoing });
     conn.start();
+  }
+
+  /** The handshake our connection to `key` sends; a dialler passes it as the MSE initial payload (IA). */
+  ourHandshake(key: string): Buffer {
+    return PeerConnection.ourHandshake(this.identity(key));
+  }
+
+  /** What our handshake to `key` says: its connection, and `ourHandshake`, take it from here. */
+  private identity(key: string): Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions'> {
+    return { infoHash: this.o.infoHash, peerId: this.o.peerId, extensions: this.o.extensions?.(key) };
   }
 
   closeAll(reason: string): void {

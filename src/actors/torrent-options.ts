@@ -2,7 +2,7 @@
  * What a torrent is given: its options (from the CLI, serve's state or the RPC) and the services the
  * engine lends every torrent.
  */
-import type { PeerTransport } from './peer-connection';
+import type { PeerTransport } from '../streams/peer-transport';
 import type { BufferPool } from '../core/buffer-pool';
 import type { RateLimiter } from '../core/token-bucket';
 import type { Metainfo } from '../protocol/metainfo';
@@ -23,8 +23,11 @@ export interface TorrentServices {
   localAddresses: ReadonlySet<string>;
   /** Connections the engine's global cap still allows. */
   slots: () => number;
-  /** Open a connection to a peer (plain TCP today; the engine decides encryption). */
-  connect: (ip: string, port: number, infoHash: Buffer) => Promise<PeerTransport>;
+  /**
+   * Open a connection to a peer; the engine decides encryption. `handshake` is ours: an encrypted dial
+   * sends it as the MSE initial payload (then the transport says `handshakeSent`).
+   */
+  connect: (ip: string, port: number, infoHash: Buffer, handshake: Buffer) => Promise<PeerTransport>;
   /** A connection of this torrent opened (+1) or closed (−1). */
   counted: (delta: 1 | -1) => void;
   /** A public torrent began (`on`) or stopped talking to peers: local service discovery (BEP 14). */

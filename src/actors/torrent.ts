@@ -16,7 +16,8 @@ import { Observable, Subject, Subscription } from 'rxjs';
 import type { ActorRef } from './actor';
 import type { Announcer } from './announcer';
 import type { createChokerActor } from './choker-actor';
-import { MAX_QUEUED_REQUESTS, PeerTransport } from './peer-connection';
+import { MAX_QUEUED_REQUESTS } from './peer-connection';
+import type { PeerTransport } from '../streams/peer-transport';
 import type { ResumeKeeper } from './resume-keeper';
 import type { StorageActor } from './storage-actor';
 import { checkExisting } from './torrent-check';
@@ -382,7 +383,7 @@ export class Torrent {
   }
 
   private dial(key: string, ip: string, port: number): void {
-    this.svc.connect(ip, port, this.meta.infoHash).then(
+    this.svc.connect(ip, port, this.meta.infoHash, this.conns.ourHandshake(key)).then(
       (transport) => {
         if (this.statusValue !== 'downloading' && this.statusValue !== 'seeding') {
           transport.stream.destroy();

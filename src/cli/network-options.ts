@@ -1,13 +1,15 @@
 /**
  * Flags every command that runs an engine shares (seed, leech, serve), in one place: adding a network
- * feature (encryption policy, DHT, LSD…) means adding its flag here, reading it in `engineOptions`,
+ * feature (DHT, LSD…) means adding its flag here, as the encryption policy is, reading it in `engineOptions`,
  * and both kinds of command get it.
  *
  * Owns: the flags' names, help texts and validation, and turning them into `EngineOptions`. Does not
  * own: per-command flags (`-f`, `--exit-on-done`, `--rpc-port`…).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { EngineOptions } from '../actors/engine';
+import { parseEncryptionPolicy } from '../actors/engine-encryption';
+import { ENCRYPTION_POLICIES } from '../protocol/mse-codec';
 import { TokenBucket, parseRate } from '../core/token-bucket';
 import { CliError } from './context';
 
@@ -18,6 +20,7 @@ export interface NetworkFlags {
   maxUp?: string;
   /** False with `--no-lsd`. */
   lsd?: boolean;
+  encryption?: string;
 }
 
 /** Adds the shared flags, with `defaultPort` for `-p`. */
@@ -27,7 +30,15 @@ export function addNetworkOptions(cmd: Command, defaultPort: string): Command {
     .option('--bind <address>', 'listen address (default: all interfaces)')
     .option('--max-down <rate>', 'download limit in bytes/s for all peers together, e.g. 5M, 500K (0 = none)')
     .option('--max-up <rate>', 'upload limit in bytes/s for all peers together, e.g. 1M (0 = none)')
-    .option('--no-lsd', 'no local service discovery (BEP 14; also off with RXTORRENT_NO_LSD=1)');
+    .option('--no-lsd', 'no local service discovery (BEP 14; also off with RXTORRENT_NO_LSD=1)')
+    .addOption(
+      new Option(
+        '--encryption <policy>',
+        'MSE/PE: preferred (dial encrypted, fall back to plain), required (encrypted only), tolerated (dial plain); all but required accept both',
+      )
+        .choices(ENCRYPTION_POLICIES)
+        .default('preferred'),
+    );
 }
 
 /** The engine's options from the shared flags; throws CliError (exit 2) for a bad value. */
@@ -38,6 +49,7 @@ export function engineOptions(f: NetworkFlags, extra: Partial<EngineOptions> = {
     downBucket: new TokenBucket(rateOption(f.maxDown, '--max-down')),
     upBucket: new TokenBucket(rateOption(f.maxUp, '--max-up')),
     lsd: f.lsd !== false,
+    encryption: parseEncryptionPolicy(f.encryption ?? 'preferred'),
     ...extra,
   };
 }

@@ -11,7 +11,8 @@
  * waiting out its backoff, unless banned. Strikes count per IP, except for our own addresses, where every
  * loopback peer shares one IP: there they count per connection, and reaching the limit closes that
  * connection instead of banning the machine. Failed dials, and connections that end without any payload
- * (a duplicate the peer closed, a peer with nothing for us), back off 5 s, 10 s, 20 s, then every 30 s.
+ * (a duplicate the peer closed, a peer that refuses our encryption policy, a peer with nothing for us),
+ * back off 5 s, 10 s, 20 s, then every 30 s; the failures are forgiven after a connection with payload.
  *
  * A mutable object owned by one actor (the torrent).
  *
@@ -168,12 +169,10 @@ export class PeerList {
     if (k) k.state = 'connecting';
   }
 
+  /** Dialled and connected; its failures are forgiven once the connection carried payload (`disconnected`). */
   connected(key: string): void {
     const k = this.known.get(key);
-    if (k) {
-      k.state = 'connected';
-      k.failures = 0;
-    }
+    if (k) k.state = 'connected';
   }
 
   dialFailed(key: string, now: number): void {
@@ -199,6 +198,7 @@ export class PeerList {
     k.state = 'idle';
     if (seed) k.seed = true;
     if (failedAt !== undefined) this.backOff(k, failedAt);
+    else k.failures = 0;
   }
 
   private backOff(k: KnownPeer, now: number): void {

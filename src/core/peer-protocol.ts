@@ -114,7 +114,10 @@ export interface PeerConfig {
 export const KEEPALIVE_MS = 90_000;
 /** Blocks being read for this peer at once. */
 export const MAX_READS_IN_FLIGHT = 4;
-/** Requests refused (choked or queue full) since we last unchoked the peer before we call it a flood. */
+/**
+ * Requests refused (choked or queue full) before we call it a flood: counted since we last unchoked the
+ * peer or last found our socket draining (a peer that reads what we send is only fast, not flooding).
+ */
 export const MAX_EXCESS_REQUESTS = 10_000;
 
 export interface PeerState {
@@ -412,6 +415,9 @@ function onRequest(out: Out, span: BlockSpan): void {
 function pump(out: Out, canSend: boolean): void {
   const s = out.s;
   if (!canSend) return;
+  // The peer reads what we send: overrunning the queue (by a little, often, over a long transfer from a
+  // busy seeder) is not a flood. A peer that never reads never gets here once our buffers are full.
+  s.excessRequests = 0;
   while (s.uploads.length > 0 && s.readsInFlight < MAX_READS_IN_FLIGHT) {
     const span = s.uploads.shift() as BlockSpan;
     s.readsInFlight++;

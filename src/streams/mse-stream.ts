@@ -99,6 +99,12 @@ export class Rc4Stream extends Duplex {
     cb(err);
   }
 
+  /** Nagle's algorithm off (or on) for the socket underneath, as a peer connection asks of its stream. */
+  setNoDelay(noDelay = true): this {
+    this.socket.setNoDelay(noDelay);
+    return this;
+  }
+
   /** Bytes the socket has accepted but not yet handed to the kernel. */
   socketWritableLength(): number {
     return this.socket.writableLength;

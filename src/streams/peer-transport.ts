@@ -1,6 +1,7 @@
 /**
- * What a peer connection runs over (the seam in tasks/ENGINE-SEAMS.md): a byte stream, the bytes that
- * were already read from it during an encryption handshake, and which encryption it has.
+ * What a peer connection runs over: a byte stream, the bytes that were already read from it (while
+ * sniffing or during an encryption handshake), and which encryption it has. The one `PeerTransport` type:
+ * the listener, the dialler, the MSE handshakes and the peer connection all use it.
  *
  * Owns: the `PeerTransport` shape and `plainTransport`. Does not own: handshakes (mse-connection.ts) or
  * the BitTorrent protocol on top (peer-connection.ts).
@@ -21,6 +22,11 @@ export interface PeerTransport {
   /** Bytes already read (and decrypted) that come before anything `stream` emits. */
   prelude?: Buffer;
   encryption: TransportEncryption;
+  /**
+   * Our BitTorrent handshake already went out (as the MSE initial payload of a connection we dialled):
+   * the connection must not send it again.
+   */
+  handshakeSent?: boolean;
 }
 
 /** A plain BitTorrent connection over `socket`, with bytes a sniffer has already read. */

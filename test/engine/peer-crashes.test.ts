@@ -65,6 +65,8 @@ async function hostileSeeder(
     dir,
     peers: [`127.0.0.1:${raw.port}`],
     exitOnDone: true,
+    // The raw seeder speaks plain BitTorrent only (and does not hang up on an MSE key as real peers do).
+    extra: ['--encryption', 'tolerated'],
   });
   running.push(leecher);
   try {

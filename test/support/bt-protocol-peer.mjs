@@ -3,6 +3,7 @@
 //   LISTENING <port> | CIPHER rc4|plaintext | HANDSHAKE <peerIdHex> | BLOCK <sha1Hex> | GOT <event> | ERROR <msg>
 //
 //   node bt-protocol-peer.mjs listen <infoHashHex> <pe>          accept one connection, serve one block
+//                                                                (it has piece 0: its bitfield says so)
 //   node bt-protocol-peer.mjs dial <port> <infoHashHex> <pe>     dial, ask for block 0/0/16384, print it
 // <pe>: 1 = MSE, plaintext allowed (offers both; as responder prefers plaintext), 2 = MSE with RC4 only.
 // The served block is bytes (i * 7) & 255 for i in 0..16383, so the test can check its hash.
@@ -45,6 +46,7 @@ if (mode === 'listen') {
     w.on('handshake', (infoHash, peerId) => {
       say('HANDSHAKE ' + peerId);
       w.handshake(infoHashHex, PEER_ID);
+      w.bitfield(Buffer.from([0x80]));
     });
     w.on('interested', () => w.unchoke());
     w.on('request', (index, offset, length, cb) => {

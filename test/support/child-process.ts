@@ -97,9 +97,10 @@ export function spawnWatched(
   name: string,
   cmd: string,
   args: string[],
-  opts: { cwd?: string } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Watched {
-  return watch(spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] }), name);
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  return watch(spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] }), name);
 }
 
 /** A TCP port that was free a moment ago (for clients that cannot report the port they bound). */

@@ -1,16 +1,17 @@
 """Seed a torrent with python3-libtorrent (a real third-party client) on loopback.
 
-Usage: /usr/bin/python3 lt-seed.py TORRENT SAVE_DIR
+Usage: [LT_ENCRYPTION=rc4|plaintext|disabled] /usr/bin/python3 lt-seed.py TORRENT SAVE_DIR
 SAVE_DIR holds the complete file or folder. Prints `ready <listen port>` once libtorrent has checked the
-data and is seeding, then `uploaded <bytes>` every second; runs until its stdin closes or it is killed.
-Exits 1 if the data does not check out within 30 s.
+data and is seeding, then `uploaded <bytes>` every second and `peer <ip:port> <encryption>` for each
+peer connection (see lt_loopback.py); runs until its stdin closes or it is killed. Exits 1 if the data
+does not check out within 30 s.
 """
 import sys
 import threading
 import time
 
 import libtorrent as lt
-from lt_loopback import loopback_session
+from lt_loopback import loopback_session, report_peers
 
 torrent, save_dir = sys.argv[1:]
 ses = loopback_session()
@@ -27,5 +28,10 @@ print('ready', ses.listen_port(), flush=True)
 
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-while not stop.wait(1):
-    print('uploaded', h.status().total_payload_upload, flush=True)
+seen = set()
+ticks = 0
+while not stop.wait(0.1):
+    report_peers(h, seen)
+    ticks += 1
+    if ticks % 10 == 0:
+        print('uploaded', h.status().total_payload_upload, flush=True)

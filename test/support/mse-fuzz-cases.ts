@@ -32,8 +32,17 @@ export class FuzzSource {
   readonly bytes: RandomSource;
   /** A few key pairs reused by the cases: the client's DH cost is not what is under test. */
   private readonly keys: KeyPair[];
+  private made = 0;
 
-  constructor(seed: number) {
+  /**
+   * `infoHash`: the torrent the valid (and mutated) handshakes name; `validIa`: the IA of a valid case
+   * (default 68 random bytes; a listener that routes connections wants a real BitTorrent handshake).
+   */
+  constructor(
+    seed: number,
+    private readonly infoHash: Buffer = FUZZ_INFO_HASH,
+    private readonly validIa?: (n: number) => Buffer,
+  ) {
     this.bytes = seededRandom(seed);
     this.keys = Array.from({ length: 8 }, () => createKeyPair(this.bytes));
   }
@@ -86,11 +95,11 @@ export class FuzzSource {
       const plain = Buffer.concat([Buffer.from('\x13BitTorrent protocol', 'latin1'), this.bytes(48)]);
       return { kind: 'plain', first: plain, finish };
     }
-    const s = new ScriptedInitiator(FUZZ_INFO_HASH, { keys: this.keys[this.int(this.keys.length)] });
+    const s = new ScriptedInitiator(this.infoHash, { keys: this.keys[this.int(this.keys.length)] });
     const padA = valid ? this.int(513) : this.chance(0.1) ? 513 + this.int(200) : this.int(513);
     const first = s.step1(padA);
     const mutateNow = !valid && this.chance(0.6);
-    const ia = this.bytes(68);
+    const ia = valid && this.validIa ? this.validIa(this.made++) : this.bytes(68);
     const overrides = valid
       ? { provide: CRYPTO_RC4 | CRYPTO_PLAINTEXT, ia }
       : {

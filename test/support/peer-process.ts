@@ -34,6 +34,8 @@ export interface PeerSpec {
   global?: string[];
   /** Run in a pseudo-terminal: stdout and stderr arrive together, escapes included, on `stdout()`. */
   pty?: boolean;
+  /** Execute the bin itself (its shebang's Node flags apply), not `node bin/rxtorrent.js`. */
+  viaBin?: boolean;
 }
 
 export async function startPeer(mode: 'seed' | 'leech', name: string, spec: PeerSpec): Promise<PeerProcess> {
@@ -56,7 +58,7 @@ export async function startPeer(mode: 'seed' | 'leech', name: string, spec: Peer
   for (const p of spec.peers ?? []) args.push('--peer', p);
   if (spec.exitOnDone) args.push('--exit-on-done');
   args.push(...(spec.extra ?? []));
-  const w = watch(spec.pty ? startCliInPty(args) : startCli(args), name);
+  const w = watch(spec.pty ? startCliInPty(args) : startCli(args, { viaBin: spec.viaBin }), name);
   const proc: PeerProcess = {
     ...w,
     port: 0,

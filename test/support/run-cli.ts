@@ -42,9 +42,16 @@ export function runCli(
   });
 }
 
-/** Start `rxtorrent args…` and leave it running; the caller stops it. */
-export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
+/**
+ * Start `rxtorrent args…` and leave it running; the caller stops it. `viaBin` executes bin/rxtorrent.js
+ * itself, as `npx rxtorrent` does, so that its shebang's Node flags apply.
+ */
+export function startCli(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; viaBin?: boolean } = {},
+): ChildProcess {
+  const [cmd, argv] = opts.viaBin ? [BIN, args] : [process.execPath, [BIN, ...args]];
+  return spawn(cmd, argv, {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
