@@ -18,9 +18,9 @@
  */
 import type { Step } from './step';
 import type { EventInput } from '../events/engine-event';
-import { bytesToIp, ipToBytes, peerLabel } from '../protocol/ip-bytes';
+import { bytesToIp, ipInto, peerLabel } from '../protocol/ip-bytes';
 import type { AnnounceRequest, ScrapeFile } from '../protocol/tracker-codec';
-import { PeerStore, hash32 } from './peer-store';
+import { MAX_SWARM_PEERS, PeerStore, hash32 } from './peer-store';
 
 export interface RegistryConfig {
   /** Seconds between regular announces that we ask clients for. */
@@ -120,15 +120,17 @@ export function registryTransition(state: RegistryState, msg: RegistryIn): Regis
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** The asker's address as 16 bytes: the store copies it, so one scratch buffer serves every announce. */
+const ADDR = Buffer.alloc(16);
 
 function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announce' }>): RegistryStep {
   const { store } = state;
   const r = msg.request;
   const hash = r.infoHash.toString('hex');
   const label = msg.quiet ? '' : peerLabel(r.ip, r.port);
-  const ip = ipToBytes(r.ip);
+  const family = ipInto(r.ip, ADDR);
   const next = { ...state, announces: state.announces + 1 };
-  if (!ip) {
+  if (family === 0) {
     const outcome: AnnounceOutcome = { ok: false, code: 'bad-address', reason: 'invalid peer address' };
     return {
       state: next,
@@ -141,7 +143,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
   const keyHash = r.key === undefined ? undefined : hash32(r.key);
 
   // A peer id that moved to another address must prove it is the same client with its `key`.
-  if (rec >= 0 && !store.sameAddress(rec, ip.addr)) {
+  if (rec >= 0 && !store.sameAddress(rec, ADDR, family === 6)) {
     const had = store.key(rec);
     if (had !== undefined && had !== keyHash) {
       const outcome: AnnounceOutcome = {
@@ -172,12 +174,18 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     if (rec >= 0) store.remove(rec);
     if (!msg.quiet) events.push(peerEvent('PeerStopped', hash, label, r));
   } else {
-    const picked: number[] = [];
-    store.pick(s, r.numwant, r.left === 0, r.only ?? 0, msg.rand, rec, picked);
-    ({ peers4, peers6, peerIds } = packPeers(store, picked, !r.compact));
+    ({ peers4, peers6, peerIds } = store.pickCompact(
+      s,
+      r.numwant,
+      r.left === 0,
+      r.only ?? 0,
+      msg.rand,
+      rec,
+      !r.compact,
+    ));
     const fields = {
-      addr: ip.addr,
-      v6: ip.v6,
+      addr: ADDR,
+      v6: family === 6,
       port: r.port,
       left: r.left,
       uploaded: r.uploaded,
@@ -186,7 +194,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     };
     const seen = store.toSeconds(msg.at);
     if (rec >= 0) store.update(rec, fields, seen);
-    else store.insert(s, r.peerId, fields, seen);
+    else if (store.swarm(s).list.size < MAX_SWARM_PEERS) store.insert(s, r.peerId, fields, seen);
     if (!msg.quiet) events.push(peerEvent(rec >= 0 ? 'PeerAnnounced' : 'PeerJoined', hash, label, r));
   }
   if (completedNow && s >= 0) {
@@ -200,9 +208,9 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
   if (s >= 0) {
     const head = store.swarm(s);
     complete = head.seeders;
-    incomplete = head.size - head.seeders;
+    incomplete = head.list.size - head.seeders;
     // An empty swarm that never completed a download carries no information worth keeping.
-    if (head.size === 0 && head.completed === 0) store.dropSwarm(s);
+    if (head.list.size === 0 && head.completed === 0) store.dropSwarm(s);
   }
   const { interval, minInterval } = state.config;
   const reply: AnnounceAnswer = { interval, minInterval, complete, incomplete, peers4, peers6 };
@@ -212,26 +220,6 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     effects: [{ type: 'ReplyAnnounce', id: msg.id, outcome: { ok: true, reply } }],
     events,
   };
-}
-
-function packPeers(
-  store: PeerStore,
-  picked: number[],
-  withIds: boolean,
-): { peers4: Buffer; peers6: Buffer; peerIds?: Buffer } {
-  let n6 = 0;
-  for (const p of picked) if (store.isV6(p)) n6++;
-  const peers4 = Buffer.allocUnsafe((picked.length - n6) * 6);
-  const peers6 = n6 > 0 ? Buffer.allocUnsafe(n6 * 18) : EMPTY;
-  let o4 = 0;
-  let o6 = 0;
-  for (const p of picked) {
-    if (store.isV6(p)) o6 += store.writeCompact(p, peers6, o6);
-    else o4 += store.writeCompact(p, peers4, o4);
-  }
-  if (!withIds) return { peers4, peers6 };
-  const order = [...picked.filter((p) => !store.isV6(p)), ...picked.filter((p) => store.isV6(p))];
-  return { peers4, peers6, peerIds: Buffer.concat(order.map((p) => store.peerId(p))) };
 }
 
 function refusedEvent(torrent: string, peer: string, reason: string): EventInput {
@@ -285,7 +273,7 @@ function sweep(state: RegistryState, at: number): RegistryStep {
       });
       store.remove(r);
     }
-    if (head.size === 0 && head.completed === 0) store.dropSwarm(s);
+    if (head.list.size === 0 && head.completed === 0) store.dropSwarm(s);
   }
   if (events.length === 0) return { state };
   return { state: { ...state }, events };
@@ -297,7 +285,7 @@ function summary(store: PeerStore, hex: string): SwarmSummary | undefined {
   const s = store.swarmOf(hex);
   if (s < 0) return undefined;
   const h = store.swarm(s);
-  return { infoHash: hex, seeders: h.seeders, leechers: h.size - h.seeders, completed: h.completed };
+  return { infoHash: hex, seeders: h.seeders, leechers: h.list.size - h.seeders, completed: h.completed };
 }
 
 /** BEP 48 counts for the given hex info-hashes (unknown ones count zero), or for every swarm. */
@@ -339,10 +327,8 @@ export function listPeers(state: RegistryState, infoHashHex: string): PeerView[]
   const { store } = state;
   const s = store.swarmOf(infoHashHex);
   if (s < 0) return undefined;
-  const head = store.swarm(s);
   const out: PeerView[] = [];
-  for (let k = 0; k < head.size; k++) {
-    const r = head.members[k];
+  for (const r of store.members(s)) {
     out.push({
       id: store.peerId(r).toString('latin1'),
       ip: bytesToIp(store.addr(r), store.isV6(r)),
