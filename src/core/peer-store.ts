@@ -39,7 +39,7 @@ const O_DOWN = 44;
 
 /** A swarm as the registry sees it; `list` holds `size` member entries. */
 export interface SwarmHead {
-  /** Hex info-hash. */
+  /** The swarm's key as the registry chose it (the info-hash as a latin1 string). */
   readonly infoHash: string;
   list: SwarmList;
   seeders: number;

@@ -126,7 +126,9 @@ const ADDR = Buffer.alloc(16);
 function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announce' }>): RegistryStep {
   const { store } = state;
   const r = msg.request;
-  const hash = r.infoHash.toString('hex');
+  // Swarms are keyed by the info-hash as a 20-character latin1 string: hex only for events.
+  const key = r.infoHash.toString('latin1');
+  const hash = msg.quiet ? '' : r.infoHash.toString('hex');
   const label = msg.quiet ? '' : peerLabel(r.ip, r.port);
   const family = ipInto(r.ip, ADDR);
   const next = { ...state, announces: state.announces + 1 };
@@ -135,10 +137,10 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     return {
       state: next,
       effects: [{ type: 'ReplyAnnounce', id: msg.id, outcome }],
-      events: [refusedEvent(hash, peerLabel(r.ip, r.port), 'bad-address')],
+      events: [refusedEvent(hexOf(key), peerLabel(r.ip, r.port), 'bad-address')],
     };
   }
-  let s = store.swarmOf(hash);
+  let s = store.swarmOf(key);
   const rec = s < 0 ? -1 : store.find(s, r.peerId);
   const keyHash = r.key === undefined ? undefined : hash32(r.key);
 
@@ -154,7 +156,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
       return {
         state: next,
         effects: [{ type: 'ReplyAnnounce', id: msg.id, outcome }],
-        events: [refusedEvent(hash, peerLabel(r.ip, r.port), 'key-mismatch')],
+        events: [refusedEvent(hexOf(key), peerLabel(r.ip, r.port), 'key-mismatch')],
       };
     }
   }
@@ -165,7 +167,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
   // turning up with left=0 (some clients fold `completed` into their `stopped` announce).
   const completedNow =
     r.event === 'completed' ? !wasSeed : r.left === 0 && rec >= 0 && oldLeft !== undefined && oldLeft > 0;
-  if (s < 0 && (r.event !== 'stopped' || completedNow)) s = store.addSwarm(hash);
+  if (s < 0 && (r.event !== 'stopped' || completedNow)) s = store.addSwarm(key);
   const events: EventInput[] = [];
   let peers4: Buffer = EMPTY;
   let peers6: Buffer = EMPTY;
@@ -201,7 +203,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     store.swarm(s).completed++;
     store.completed++;
     const peer = peerLabel(r.ip, r.port);
-    events.push({ category: 'tracker', type: 'DownloadCompleted', level: 'info', torrent: hash, peer });
+    events.push({ category: 'tracker', type: 'DownloadCompleted', level: 'info', torrent: hexOf(key), peer });
   }
   let complete = 0;
   let incomplete = 0;
@@ -221,6 +223,9 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     events,
   };
 }
+
+const keyOf = (hex: string): string => Buffer.from(hex, 'hex').toString('latin1');
+const hexOf = (key: string): string => Buffer.from(key, 'latin1').toString('hex');
 
 function refusedEvent(torrent: string, peer: string, reason: string): EventInput {
   return { category: 'tracker', type: 'AnnounceRefused', level: 'warn', torrent, peer, reason };
@@ -267,7 +272,7 @@ function sweep(state: RegistryState, at: number): RegistryStep {
         category: 'tracker',
         type: 'PeerExpired',
         level: 'info',
-        torrent: head.infoHash,
+        torrent: hexOf(head.infoHash),
         peer: peerLabel(bytesToIp(store.addr(r), store.isV6(r)), store.port(r)),
         silentFor: Math.round((at - lastSeen) / 1000),
       });
@@ -282,7 +287,7 @@ function sweep(state: RegistryState, at: number): RegistryStep {
 // ---- queries ----
 
 function summary(store: PeerStore, hex: string): SwarmSummary | undefined {
-  const s = store.swarmOf(hex);
+  const s = store.swarmOf(keyOf(hex));
   if (s < 0) return undefined;
   const h = store.swarm(s);
   return { infoHash: hex, seeders: h.seeders, leechers: h.list.size - h.seeders, completed: h.completed };
@@ -290,7 +295,7 @@ function summary(store: PeerStore, hex: string): SwarmSummary | undefined {
 
 /** BEP 48 counts for the given hex info-hashes (unknown ones count zero), or for every swarm. */
 export function scrapeRegistry(state: RegistryState, infoHashes: readonly string[] | 'all'): ScrapeFile[] {
-  const hashes = infoHashes === 'all' ? [...state.store.swarms()].map((h) => h.infoHash) : infoHashes;
+  const hashes = infoHashes === 'all' ? [...state.store.swarms()].map((h) => hexOf(h.infoHash)) : infoHashes;
   return hashes.map((hex) => {
     const s = summary(state.store, hex);
     return {
@@ -318,14 +323,14 @@ export function registryStats(state: RegistryState, now: number): RegistryStats 
 /** Swarms sorted by info-hash (stable output for the console). */
 export function listSwarms(state: RegistryState): SwarmSummary[] {
   return [...state.store.swarms()]
-    .map((h) => summary(state.store, h.infoHash) as SwarmSummary)
+    .map((h) => summary(state.store, hexOf(h.infoHash)) as SwarmSummary)
     .sort((a, b) => (a.infoHash < b.infoHash ? -1 : a.infoHash > b.infoHash ? 1 : 0));
 }
 
 /** A swarm's peers, seeders first, then by address; undefined when the swarm is not tracked. */
 export function listPeers(state: RegistryState, infoHashHex: string): PeerView[] | undefined {
   const { store } = state;
-  const s = store.swarmOf(infoHashHex);
+  const s = store.swarmOf(keyOf(infoHashHex));
   if (s < 0) return undefined;
   const out: PeerView[] = [];
   for (const r of store.members(s)) {
