@@ -2,7 +2,7 @@
  * bench:create — `rxtorrent create` against `mktorrent -t 2` in the same run, at several file sizes (same
  * file, same page cache, same 512 KiB pieces): median of N alternating runs each, with CPU and peak RSS.
  *
- *   npm run bench:create                                # 256 MiB, 1 GiB and 2 GiB, 5 runs each
+ *   npm run bench:create                                # 256 MiB, 1 GiB and 2 GiB, 7 runs each
  *   BENCH_SIZES_MIB=256,4096 BENCH_RUNS=7 npm run bench:create
  *
  * When the environment sets NODE_EXTRA_CA_CERTS (this sandbox does, for its proxy), Node 20 parses the
@@ -18,7 +18,7 @@ import { measure, mbps, median } from '../support/measure';
 const SIZES_MIB = (process.env.BENCH_SIZES_MIB ?? process.env.BENCH_SIZE_MIB ?? '256,1024,2048')
   .split(',')
   .map(Number);
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const ROOT = path.resolve(__dirname, '..', '..');
 
 interface Run {

@@ -13,7 +13,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { batchPiecesFor, planBatches } from '../core/create-torrent';
-import { DEFAULT_PIECE_LENGTH } from '../protocol/metainfo';
 import { HashPool } from '../streams/hash-pool';
 import { commandIndex } from './command-word';
 import { isPieceLength, parseSize } from './parse-size';
@@ -27,23 +26,27 @@ const VALUE_OPTIONS = new Set(['-t', '--tracker', '--comment', '--web-seed', '-o
 export function prestart(argv: readonly string[]): void {
   const guess = guessCreate(argv);
   if (!guess) return;
+  let pool: HashPool | undefined;
   try {
     const file = path.resolve(guess.file);
     const st = fs.statSync(file);
     if (!st.isFile() || st.size === 0) return;
+    // First thing: a worker boots on another core (~0.1 G instructions) while this thread goes on.
+    pool = new HashPool(createWorkers());
+    // Loaded only now, after the spawn: metainfo brings node:crypto and node:net along.
+    const { DEFAULT_PIECE_LENGTH } = require('../protocol/metainfo') as typeof import('../protocol/metainfo');
     const pieceLength = guess.pieceLength === undefined ? DEFAULT_PIECE_LENGTH : parseSize(guess.pieceLength);
-    if (!isPieceLength(pieceLength)) return;
-    const pieceCount = Math.ceil(st.size / pieceLength);
-    const pool = new HashPool(createWorkers());
-    early = { pool, since: Date.now() };
+    if (!isPieceLength(pieceLength)) throw new Error('bad piece length');
     pool.prestart({
       files: [{ path: file, length: st.size, offset: 0 }],
       pieceLength,
       total: st.size,
-      batches: planBatches(pieceCount, batchPiecesFor(pieceLength)),
+      batches: planBatches(Math.ceil(st.size / pieceLength), batchPiecesFor(pieceLength)),
     });
+    early = { pool, since: Date.now() };
   } catch {
     // Only a guess: the command reports whatever is wrong with its input.
+    void pool?.close();
   }
 }
 
