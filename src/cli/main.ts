@@ -92,6 +92,7 @@ export function buildProgram(only?: string): {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  ignoreClosedPipes();
   const { program, shutdown } = buildProgram(commandIn(argv));
   let code = 0;
   try {
@@ -101,6 +102,19 @@ export async function main(argv: string[]): Promise<void> {
   }
   await shutdown();
   if (code !== 0) process.exitCode = code;
+}
+
+/**
+ * `rxtorrent --help | head` closes our stdout early: what we still print is lost, not a crash (an
+ * unhandled EPIPE would end a seeder whose terminal went away). Other stream errors are rethrown.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
 }
 
 /**

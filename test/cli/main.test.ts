@@ -25,6 +25,21 @@ describe('rxtorrent', () => {
     }
   });
 
+  it('help into a pipe closed early (`| head -1`) ends quietly, without an EPIPE stack', () => {
+    // The shell's `head -1` reads one line and exits; the bin keeps writing into the closed pipe.
+    const r = spawnSync(
+      'bash',
+      ['-c', `node ${JSON.stringify(BIN)} leech --help | head -1; exit \${PIPESTATUS[0]}`],
+      {
+        encoding: 'utf8',
+        timeout: 20_000,
+      },
+    );
+    expect(r.stdout).toBe('Usage: rxtorrent leech [options]\n');
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(r.status).toBe(0);
+  });
+
   it('suggests the command a typo meant, and prints its version', async () => {
     const typo = await runCli(['creat']);
     expect(typo.code).toBe(2);
