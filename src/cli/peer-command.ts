@@ -119,9 +119,14 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   // One engine with one torrent: the same engine `serve` runs with many.
   const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
   const lsd = engineOpts.lsd !== false && !lsdDisabled(ctx.env);
-  if (trackers.length + peers.length + (link ? link.trackers.length + link.peers.length : 0) === 0 && !lsd) {
+  const dht = engineOpts.dht !== false && !loaded?.meta.private;
+  if (
+    trackers.length + peers.length + (link ? link.trackers.length + link.peers.length : 0) === 0 &&
+    !lsd &&
+    !dht
+  ) {
     throw new CliError(
-      'no tracker: give -t HOST (or --peer HOST:PORT), create the torrent with -t, or leave local discovery on (it is off: --no-lsd or RXTORRENT_NO_LSD)',
+      'no tracker: give -t HOST (or --peer HOST:PORT), create the torrent with -t, or leave local discovery and the DHT on (--no-lsd / RXTORRENT_NO_LSD, --no-dht / RXTORRENT_NO_DHT turn them off; private torrents use neither)',
       2,
     );
   }
@@ -334,6 +339,9 @@ function notice(e: EventInput): string | undefined {
       return `no peers left (${String(e.have)}/${String(e.pieces)} pieces kept); waiting for peers`;
     case 'PeersReturned':
       return `peer ${String(e.peer)} connected; downloading again`;
+    case 'DhtBootstrapFailed':
+    case 'DhtUnavailable':
+      return String(e.message);
     default:
       return undefined;
   }

@@ -24,18 +24,19 @@ let net: LoopbackDht;
 const engines: Engine[] = [];
 const extra: DhtNode[] = [];
 
-beforeAll(async () => {
+// A fresh DHT per test: nodes of engines stopped by an earlier test would cost each lookup a timeout.
+beforeAll(() => {
   tmp = tempDir('rxt-dht-engine-');
+});
+beforeEach(async () => {
   net = await startLoopbackDht(4);
 });
 afterEach(async () => {
   await Promise.all(engines.splice(0).map((e) => e.stop()));
   await Promise.all(extra.splice(0).map((n) => n.stop()));
-});
-afterAll(async () => {
   await net?.stop();
-  tmp?.cleanup();
 });
+afterAll(() => tmp?.cleanup());
 
 function fixture(name: string, size: number, opts: { private?: boolean } = {}) {
   const data = pseudoRandomBytes(size, 11);
@@ -122,10 +123,12 @@ test('the routing table is saved on stop and reloaded: a restart answers lookups
   const saved = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { nodes: unknown[] };
   expect(saved.nodes.length).toBeGreaterThan(0);
 
-  const again = await engine('restart2', { stateFile, bootstrap: [] });
+  // Short timeouts: the first run's node (same id, old port) is still in the others' tables.
+  const config = { queryTimeoutMs: 1000, slowQueryMs: 300 };
+  const again = await engine('restart2', { stateFile, bootstrap: [], node: { config } });
   const started = again.events.find((ev) => ev.type === 'DhtStarted');
   expect(Number(started?.nodes)).toBeGreaterThan(0);
-  const peer = new DhtNode({ host: '127.0.0.1', bootstrap: net.bootstrap });
+  const peer = new DhtNode({ host: '127.0.0.1', bootstrap: net.bootstrap, config });
   extra.push(peer);
   const joined = booted(peer);
   await peer.start();
