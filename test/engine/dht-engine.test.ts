@@ -113,6 +113,29 @@ test('a magnet link with no tracker and no peer: found through the DHT, download
   );
 });
 
+test('the leecher announced first: the seeder that comes later finds it in the DHT and serves it', async () => {
+  const f = fixture('d5', 512 * 1024 + 5);
+  const leecher = await engine('early-leecher');
+  const out = path.join(f.root, 'out');
+  const m = leecher.e.addMagnet(formatMagnet({ infoHashHex: f.meta.infoHashHex, trackers: [], peers: [] }), {
+    dir: out,
+  });
+  m.start();
+  await until('the leecher to announce', () =>
+    leecher.events.some(
+      (ev) => ev.type === 'DhtLookupDone' && ev.torrent === f.meta.infoHashHex && Number(ev.announced) > 0,
+    ),
+  );
+  const seeder = await engine('late-seeder');
+  await seeder.e.add({ meta: f.meta, dir: f.seedDir, mode: 'seed', trackers: [] }).start();
+  const t = await m.whenTorrent();
+  await t.whenFinishedOrFailed();
+  expect(fs.readFileSync(path.join(out, 'd5.bin')).equals(f.data)).toBe(true);
+  expect(seeder.events).toContainEqual(
+    expect.objectContaining({ type: 'PeerConnected', source: 'dht', outgoing: true }),
+  );
+});
+
 test('the routing table is saved on stop and reloaded: a restart answers lookups without bootstrap', async () => {
   const stateFile = path.join(tmp.dir, 'restart-dht.json');
   const first = await engine('restart', { stateFile });
