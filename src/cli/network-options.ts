@@ -25,7 +25,7 @@ export interface NetworkFlags {
   /** False with `--no-dht`. */
   dht?: boolean;
   dhtPort?: string;
-  dhtBootstrap?: string[];
+  dhtBootstrap?: readonly string[];
 }
 
 /** Adds the shared flags, with `defaultPort` for `-p`. */

@@ -111,13 +111,13 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
+  // One engine with one torrent: the same engine `serve` runs with many (flags checked before any reading).
+  const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
   const link = isMagnet(o.file) ? magnetArgument(o.file, mode) : undefined;
   const loaded = link ? undefined : await loadTorrent(ctx, o.file);
   const trackers = [...extraTiers, ...(loaded?.meta.announceList ?? [])].filter((t) =>
     t.some((u) => /^(https?|udp):/i.test(u)),
   );
-  // One engine with one torrent: the same engine `serve` runs with many.
-  const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
   const lsd = engineOpts.lsd !== false && !lsdDisabled(ctx.env);
   const dht = engineOpts.dht !== false && !loaded?.meta.private;
   if (
