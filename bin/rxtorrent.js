@@ -6,4 +6,9 @@
 // The legacy provider lets Node 20's OpenSSL 3 do RC4 for encrypted peers (MSE/PE): 1 GiB ours -> ours
 // with RC4 ran 142 MB/s with it and 121 MB/s with our TypeScript RC4 (BENCHMARKS.md, "Encryption").
 // Where OpenSSL has no legacy module, Node says so on stderr and the TypeScript RC4 is used.
-require('../dist/cli/main.js').main(process.argv);
+// `create` starts hashing before the rest of the CLI loads (src/cli/create-prestart.ts).
+const early = process.argv.includes('create') ? require('../dist/cli/create-prestart.js') : undefined;
+early?.prestart(process.argv);
+require('../dist/cli/main.js')
+  .main(process.argv)
+  .finally(() => early?.releasePrestart());

@@ -21,6 +21,8 @@ export interface Figures {
 }
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
+/** Microseconds of CPU per announce, from announces per CPU-second. */
+const us = (perCpuSecond: number): number => Math.round(1e6 / perCpuSecond);
 
 export function writeSection(f: Figures): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
@@ -61,11 +63,12 @@ export function writeSection(f: Figures): string {
     '',
     'Reading the figures: with a new connection per announce most of the cost is the kernel and the ' +
       'runtime, not the tracker: a bare `node:net` server answering a fixed 60-byte reply spends ~60 µs of ' +
-      'CPU per connection on this machine, opentracker ~28 µs in all, our tracker ~95 µs. So per CPU-second ' +
-      'no Node server reaches half of opentracker with `Connection: close`; the wall-clock ratio (wrk on the ' +
-      'other core caps opentracker near 19k/s) lands around 0.5× and moves with whatever else shares the ' +
-      'cores. Keep-alive removes the per-connection work and ours is then ahead. The UDP generator is one Node ' +
-      'process, so it, not opentracker (~8 µs of CPU per UDP announce), bounds opentracker’s UDP rate.',
+      `CPU per connection on this machine; in this run opentracker spent ~${us(f.rates.close.otCpu)} µs per ` +
+      `announce in all, our tracker ~${us(f.rates.close.oursCpu)} µs. So per CPU-second no Node server reaches ` +
+      'opentracker with `Connection: close`; the wall-clock ratio (wrk on the other core caps opentracker ' +
+      'near 19k/s) moves with whatever else shares the cores. Keep-alive removes the per-connection work ' +
+      'and ours is then ahead. The UDP generator is one Node process, so it, not opentracker ' +
+      `(~${us(f.rates.udp.otCpu)} µs of CPU per UDP announce), bounds opentracker’s UDP rate.`,
     '',
     `**\`--workers 2 --registry redis://\`** (two workers, redis-server and the load generator sharing both cores): ` +
       `HTTP \`Connection: close\` ${n(f.workers.http)} announces/s (wrk, 2 threads), UDP ${n(f.workers.udp)} announces/s.`,
@@ -79,7 +82,7 @@ export function writeSection(f: Figures): string {
     '',
     'Target for our in-memory registry: ≤ 100 bytes per peer. Both trackers are first warmed up with ' +
       '`stopped` announces (every code path, no peer kept), then the pool goes in; the retained figure is ' +
-      'the packed store (src/core/peer-store.ts: 68-byte records, the hash index, member lists) and ' +
+      'the packed store (src/core/peer-store.ts and peer-records.ts: 48-byte records in slabs, the hash index, 10-byte member entries) and ' +
       'anything else kept, RSS also counts what V8 and malloc keep reserved. Redis keeps a peer in two ' +
       'structures (a sorted-set member and a hash field with its record).',
     '',

@@ -1,6 +1,6 @@
 /**
  * The `create` runtime: runs the pure create transition as an actor and performs its effects on a
- * hash pool. Resolves with the concatenated piece hashes; progress comes out as events.
+ * hash pool's batch job. Resolves with the concatenated piece hashes; progress comes out as events.
  */
 
 import { createActor } from './actor';
@@ -9,8 +9,10 @@ import {
   CreateIn,
   CreateOut,
   CreateState,
+  batchPiecesFor,
   createTransition,
   initialCreateState,
+  planBatches,
 } from '../core/create-torrent';
 import { LayoutFile } from '../storage/file-layout';
 import { HashError, HashPool } from '../streams/hash-pool';
@@ -27,14 +29,27 @@ export interface HashFilesOptions {
   pieces?: readonly number[];
   /** Receives every event of the actor (progress, start, finish, failure). */
   onEvent?: (e: CreateOut) => void;
+  /** Hash on this thread too, between its event-loop turns (for callers that only wait, like `create`). */
+  helpHere?: boolean;
 }
 
-/** Hash every piece of `layout` (or `pieces`) on the pool; at most two batches per worker are in flight. */
+/** Hash every piece of `layout` (or `pieces`) on the pool's workers, which take batch after batch. */
 export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
   const pieceCount = Math.ceil(o.total / o.pieceLength);
-  // ~8 MiB per batch: large enough to amortise thread hand-offs, small enough for smooth progress.
-  const batchPieces = Math.max(1, Math.floor((8 * 1024 * 1024) / o.pieceLength));
+  const batchPieces = batchPiecesFor(o.pieceLength);
+  const ranges = o.pieces ? toRanges(o.pieces) : undefined;
+  const job = o.pool.hashBatches({
+    files: o.layout,
+    pieceLength: o.pieceLength,
+    total: o.total,
+    batches: planBatches(pieceCount, batchPieces, ranges),
+  });
+  if (o.helpHere) job.helpHere();
   return new Promise<Buffer>((resolve, reject) => {
+    const fail = (err: Error): void => {
+      job.fail(new HashError('cancelled'));
+      reject(err);
+    };
     const actor = createActor<CreateState, CreateIn, CreateOut, CreateEffect>({
       name: 'create',
       initial: initialCreateState,
@@ -45,18 +60,18 @@ export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
           self.stop();
           return;
         }
-        o.pool.hashPieces(o.layout, o.pieceLength, o.total, eff.first, eff.count).then(
+        job.result(eff.first).then(
           (hashes) => self.send({ type: 'BatchHashed', first: eff.first, hashes }),
           (err: HashError) =>
             self.send({ type: 'HashFailed', first: eff.first, message: err.message, path: err.path }),
         );
       },
-      onError: (err) => reject(err),
+      onError: (err) => fail(err as Error),
     });
     actor.events$.subscribe((e) => {
       o.onEvent?.(e);
       if (e.type === 'HashingFailed') {
-        reject(new HashError(e.message, undefined, e.path));
+        fail(new HashError(e.message, undefined, e.path));
         actor.stop();
       }
     });
@@ -66,8 +81,9 @@ export function hashFiles(o: HashFilesOptions): Promise<Buffer> {
       pieceLength: o.pieceLength,
       total: o.total,
       batchPieces,
+      // The workers run ahead on their own; this only bounds the waits the actor holds at once.
       maxInFlight: o.pool.size * 2,
-      ...(o.pieces ? { ranges: toRanges(o.pieces) } : {}),
+      ...(ranges ? { ranges } : {}),
     });
   });
 }

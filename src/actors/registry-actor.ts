@@ -72,6 +72,10 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   const random = opts.random ?? Math.random;
   const pending = new Map<number, (o: AnnounceOutcome) => void>();
   let nextId = 1;
+  // The announce `announceNow` waits for, and its outcome. Not in `pending`: a Map set and deleted per
+  // announce reallocates its table, in old space once the Map lives there (~150 B of garbage each).
+  let syncId = 0;
+  let syncOutcome: AnnounceOutcome | undefined;
   let failure: unknown = null;
   // Our own events$ so that announces can tell whether anyone listens (per-peer events are skipped if not).
   const events = new Subject<EventInput>();
@@ -81,6 +85,10 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
     initial: initialRegistry(config, clock()),
     transition: registryTransition,
     perform: (eff) => {
+      if (eff.id === syncId) {
+        syncOutcome = eff.outcome;
+        return;
+      }
       const resolve = pending.get(eff.id);
       pending.delete(eff.id);
       resolve?.(eff.outcome);
@@ -101,11 +109,12 @@ export function createRegistryActor(opts: RegistryActorOptions = {}): RegistryAc
   const announceNow = (request: AnnounceRequest): AnnounceOutcome | undefined => {
     if (actor.status() !== 'active' || pending.size > 0) return undefined;
     const id = nextId++;
-    let answer: AnnounceOutcome | undefined;
-    pending.set(id, (o) => (answer = o));
+    syncId = id;
     actor.send({ type: 'Announce', id, at: clock(), rand: random(), request, quiet: !events.observed });
-    // Re-entrant (sent from inside a step): the answer comes later; let the caller wait for it.
-    if (answer === undefined) pending.delete(id);
+    // Re-entrant (sent from inside a step): no answer yet, and none will be kept; the caller waits.
+    const answer = syncOutcome;
+    syncId = 0;
+    syncOutcome = undefined;
     return answer;
   };
 

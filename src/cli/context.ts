@@ -7,16 +7,8 @@
  * credentials are present (environment or the config file of `rxtorrent dropbox login`), the local
  * folder when not. `--store-dir` given on the command line implies the local store.
  */
-import { EventLog } from '../events/event-log';
+import type { EventLog } from '../events/event-log';
 import { ConfigError } from '../store/config-file';
-import {
-  DropboxAuthError,
-  emulatorBaseUrl,
-  makeDropboxClient,
-  makeDropboxFetch,
-  resolveCredentials,
-} from '../store/dropbox-auth';
-import { DEFAULT_REMOTE_DIR, DropboxTorrentStore } from '../store/dropbox-store';
 import { LocalTorrentStore, defaultStoreDir } from '../store/local-store';
 import { StoreError, TorrentStore } from '../store/torrent-store';
 import { LiveLine } from './live-line';
@@ -80,6 +72,11 @@ export function chooseStore(
 ): TorrentStore {
   const local = (): TorrentStore => new LocalTorrentStore(opts.storeDir ?? defaultStoreDir(env));
   if (opts.store === 'local' || (opts.store === undefined && opts.storeDirFromCli)) return local();
+  // Loaded here, not at the top: commands that never touch the store (and local stores) skip the SDK.
+  const { DropboxAuthError, emulatorBaseUrl, makeDropboxClient, makeDropboxFetch, resolveCredentials } =
+    require('../store/dropbox-auth') as typeof import('../store/dropbox-auth');
+  const { DEFAULT_REMOTE_DIR, DropboxTorrentStore } =
+    require('../store/dropbox-store') as typeof import('../store/dropbox-store');
   try {
     const { credentials, warnings } = resolveCredentials(env);
     for (const w of warnings) stderr.write(`warning: ${w}\n`);

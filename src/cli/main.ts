@@ -3,32 +3,37 @@
  * errors become a message on stderr and an exit code (2 for usage errors, 1 otherwise; never a stack).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { config as rxConfig } from 'rxjs';
+// From its own module, not rxjs's index (see src/actors/actor.ts).
+import { config as rxConfig } from 'rxjs/internal/config';
 import { EventLog, JsonlSink, printEvents, writeJsonl } from '../events/event-log';
+import { commandIndex } from './command-word';
 import { CliContext, CliError, GlobalOptions, makeContext } from './context';
-import { createCommand } from './create-command';
-import { dropboxCommand } from './dropbox-command';
-import { infoCommand } from './info-command';
-import { leechCommand, seedCommand } from './peer-command';
-import { serveCommand } from './serve-command';
-import { storeCommand } from './store-command';
-import { trackerCommand } from './tracker-command';
 
 export type CommandFactory = (ctx: () => CliContext) => Command;
 
-/** Commands registered by later modules (tracker, seed, leech, store) add themselves here. */
-const factories: CommandFactory[] = [
-  createCommand,
-  infoCommand,
-  trackerCommand,
-  seedCommand,
-  leechCommand,
-  serveCommand,
-  storeCommand,
-  dropboxCommand,
+/**
+ * Every command, in the order help lists them, with the module that makes it. A run loads only its own
+ * command's module (`create` then never loads the engine, ioredis or the Dropbox SDK: ~0.1 s of start-up
+ * on this machine); help and unknown commands load them all.
+ */
+const commands: [string, () => CommandFactory][] = [
+  ['create', () => require('./create-command').createCommand],
+  ['info', () => require('./info-command').infoCommand],
+  ['tracker', () => require('./tracker-command').trackerCommand],
+  ['seed', () => require('./peer-command').seedCommand],
+  ['leech', () => require('./peer-command').leechCommand],
+  ['serve', () => require('./serve-command').serveCommand],
+  ['store', () => require('./store-command').storeCommand],
+  ['dropbox', () => require('./dropbox-command').dropboxCommand],
 ];
 
-export function buildProgram(): {
+/** The command `argv` runs, if plain to see; undefined when all must be loaded (help, typos). */
+export function commandIn(argv: readonly string[]): string | undefined {
+  const i = commandIndex(argv);
+  return i > 0 && commands.some(([name]) => name === argv[i]) ? argv[i] : undefined;
+}
+
+export function buildProgram(only?: string): {
   program: Command;
   context: () => CliContext;
   shutdown: () => Promise<void>;
@@ -74,7 +79,8 @@ export function buildProgram(): {
     if (g.events) jsonl = writeJsonl(log, g.events);
     return ctx;
   };
-  for (const f of factories) program.addCommand(f(context).exitOverride());
+  for (const [name, load] of commands)
+    if (only === undefined || name === only) program.addCommand(load()(context).exitOverride());
   return {
     program,
     context,
@@ -86,7 +92,8 @@ export function buildProgram(): {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { program, shutdown } = buildProgram();
+  ignoreClosedPipes();
+  const { program, shutdown } = buildProgram(commandIn(argv));
   let code = 0;
   try {
     await program.parseAsync(argv);
@@ -95,6 +102,19 @@ export async function main(argv: string[]): Promise<void> {
   }
   await shutdown();
   if (code !== 0) process.exitCode = code;
+}
+
+/**
+ * `rxtorrent --help | head` closes our stdout early: what we still print is lost, not a crash (an
+ * unhandled EPIPE would end a seeder whose terminal went away). Other stream errors are rethrown.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
 }
 
 /**

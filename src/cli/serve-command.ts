@@ -91,6 +91,7 @@ async function runServe(ctx: CliContext, o: ServeFlags): Promise<void> {
     engine.downBucket.setRate(saved.downloadLimit, Date.now());
   if (o.maxUp === undefined && saved.uploadLimit !== undefined)
     engine.upBucket.setRate(saved.uploadLimit, Date.now());
+  if (o.encryption === undefined && saved.encryption !== undefined) engine.setEncryption(saved.encryption);
   const daemon = new ServeDaemon({
     engine,
     store,
@@ -125,7 +126,11 @@ async function runServe(ctx: CliContext, o: ServeFlags): Promise<void> {
             peerLimitPerTorrent: perTorrent,
           },
           {
-            encryption: () => 'tolerated',
+            encryption: () => engine.encryption,
+            setEncryption: (policy) => {
+              engine.setEncryption(policy);
+              state.setSessionEncryption(policy).catch(() => undefined); // StateSaveFailed says why
+            },
             dhtEnabled: () => false,
             pexEnabled: () => true,
             lpdEnabled: () => engine.lsdEnabled,

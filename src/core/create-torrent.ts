@@ -74,12 +74,7 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
     case 'Start': {
       if (s.phase !== 'idle') return { state: s };
       const batchPieces = Math.max(1, m.batchPieces);
-      const plan: { first: number; count: number }[] = [];
-      for (const r of m.ranges ?? [{ first: 0, count: m.pieceCount }]) {
-        const end = Math.min(m.pieceCount, r.first + r.count);
-        for (let f = Math.max(0, r.first); f < end; f += batchPieces)
-          plan.push({ first: f, count: Math.min(batchPieces, end - f) });
-      }
+      const plan = planBatches(m.pieceCount, batchPieces, m.ranges);
       const planned = plan.reduce((n, b) => n + b.count, 0);
       const bytes = plan.reduce((n, b) => n + batchBytes(m, b), 0);
       const started: CreateOut = {
@@ -150,6 +145,33 @@ export function createTransition(s: CreateState, m: CreateIn): CreateStep {
         ],
       };
   }
+}
+
+/**
+ * Pieces per batch: ~8 MiB, large enough that a worker's message per batch costs nothing, small enough
+ * for smooth progress and for the workers to finish together.
+ */
+export function batchPiecesFor(pieceLength: number): number {
+  return Math.max(1, Math.floor((8 * 1024 * 1024) / pieceLength));
+}
+
+/**
+ * The batches of at most `batchPieces` pieces that `Start` hands out, in order: every piece, or only
+ * those of `ranges`. The runtime computes the same plan to start the hashing before the actor runs.
+ */
+export function planBatches(
+  pieceCount: number,
+  batchPieces: number,
+  ranges: readonly { first: number; count: number }[] = [{ first: 0, count: pieceCount }],
+): { first: number; count: number }[] {
+  const per = Math.max(1, batchPieces);
+  const plan: { first: number; count: number }[] = [];
+  for (const r of ranges) {
+    const end = Math.min(pieceCount, r.first + r.count);
+    for (let f = Math.max(0, r.first); f < end; f += per)
+      plan.push({ first: f, count: Math.min(per, end - f) });
+  }
+  return plan;
 }
 
 function dispatch(s: CreateState): { state: CreateState; effects: CreateEffect[] } {

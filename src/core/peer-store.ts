@@ -1,58 +1,67 @@
 /**
- * The tracker's packed peer store: every tracked peer is one 68-byte record in a pool of fixed-size
- * chunks, found through one open-addressing hash index keyed by (swarm, peer id); each swarm keeps an
- * Int32Array of its records' numbers. No per-peer JS object and no per-peer string: at 50,000 peers the
- * whole store is about 85 bytes a peer (record 68, index 5–10, swarm member list ~6, swarm headers).
+ * The tracker's packed peer store. Every tracked peer is one 48-byte record (src/core/peer-records.ts:
+ * large slabs, one hash index keyed by (swarm, peer id)) and one 10-byte entry in its swarm's member
+ * list (src/core/swarm-list.ts) holding what an answer needs: `<record|flags><ip4 or v6 slot><port>`.
+ * No per-peer JS object or string. At 50,000 peers in 1,000 swarms: ~48 (record) + ~13 (entry and
+ * list slack) + ~5 (index) bytes a peer, plus each swarm's own few hundred bytes.
  *
- * Owns: the bytes, growth and reuse of freed records, lookups, counts and random windows of members.
+ * Why the split: choosing an answer's peers reads only its swarm's member list, one contiguous buffer,
+ * instead of one record per candidate scattered over the slabs; those cache misses were most of an
+ * announce's cost (issue 13).
+ *
+ * Owns: the record layout past its key, swarms and their counts, random windows of members.
  * Does not own: the announce rules (src/core/swarm-registry.ts), clocks or randomness (passed in).
  * It is mutable on purpose: an immutable per-peer structure cost ~1 KB a peer (issue 13).
  *
- * Record `<peer_id:20><addr:16><port:2><flags:1><pad:1><swarm:4><pos:4><lastSeen:4><key:4>
- *         <left:f32><uploaded:f32><downloaded:f32>`, little-endian; IPv4 as `::ffff:a.b.c.d`;
- * `lastSeen` in whole seconds since the store's epoch (rounded up, so a peer never expires early).
- * Transfer totals are float32: exact below 16 MiB, 7 significant digits above (display only).
+ * Record `<peer_id:20><swarm:4><pos:3><flags:1><lastSeen:4><key:4><left:f32><uploaded:f32>
+ * <downloaded:f32>`, little-endian, `pos` being the peer's place in its member list; `lastSeen` in
+ * whole seconds since the store's epoch (rounded up, so a peer never expires early). Transfer totals
+ * are float32: exact below 16 MiB, 7 significant digits above (display only). A swarm holds at most
+ * 2^24 - 1 peers (`pos`); past that, new peers are answered but not stored.
  */
+import { O_SWARM, RECORD_BYTES, RecordPool, put32, u32 } from './peer-records';
+import { E_REC, E_SEED, E_V6, SwarmList, V6Pool } from './swarm-list';
 
-export const RECORD_BYTES = 68;
-// 1,024 records (68 KiB) a chunk: at most that much unused at the end of the pool.
-const CHUNK_RECORDS = 1024;
-const CHUNK_SHIFT = 10;
+export { RECORD_BYTES };
+/** Most peers a swarm holds (`pos` has 24 bits). */
+export const MAX_SWARM_PEERS = 0xffffff;
 
-const F_V6 = 1;
-const F_HAS_LEFT = 2;
-const F_HAS_KEY = 4;
-const F_SEED = 8;
+const F_HAS_LEFT = 1;
+const F_HAS_KEY = 2;
 
-const O_ADDR = 20;
-const O_PORT = 36;
-const O_FLAGS = 38;
-const O_SWARM = 40;
-const O_POS = 44;
-const O_SEEN = 48;
-const O_KEY = 52;
-const O_LEFT = 56;
-const O_UP = 60;
-const O_DOWN = 64;
+const O_POS = 24; // 3 bytes of position, then the flags byte
+const O_FLAGS = 27;
+const O_SEEN = 28;
+const O_KEY = 32;
+const O_LEFT = 36;
+const O_UP = 40;
+const O_DOWN = 44;
 
+/** A swarm as the registry sees it; `list` holds `size` member entries. */
 export interface SwarmHead {
-  /** Hex info-hash. */
+  /** The swarm's key as the registry chose it (the info-hash as a latin1 string). */
   readonly infoHash: string;
-  members: Int32Array;
-  size: number;
+  list: SwarmList;
   seeders: number;
   completed: number;
 }
 
 /** What an announce stores about a peer. */
 export interface PeerFields {
-  addr: Buffer; // 16 bytes
+  addr: Buffer; // 16 bytes, IPv4 as ::ffff:a.b.c.d
   v6: boolean;
   port: number;
   left: number | undefined;
   uploaded: number;
   downloaded: number;
   keyHash: number | undefined;
+}
+
+/** Compact peer lists for an answer: 6-byte IPv4 entries, 18-byte IPv6 entries, ids in that order. */
+export interface Picked {
+  peers4: Buffer;
+  peers6: Buffer;
+  peerIds?: Buffer;
 }
 
 /** FNV-1a over a string's char codes (keys, peer ids as latin1). */
@@ -62,15 +71,16 @@ export function hash32(s: string): number {
   return h >>> 0;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class PeerStore {
-  private chunks: Buffer[] = [];
-  private free: number[] = [];
-  private used = 0;
-  private index = new Int32Array(1024); // record + 1; 0 = empty
-  private indexed = 0;
+  private readonly records = new RecordPool();
   private swarmList: (SwarmHead | undefined)[] = [];
   private freeSwarms: number[] = [];
   private byHash = new Map<string, number>();
+  private readonly v6 = new V6Pool();
+  /** Positions chosen by the last `choose`, reused from announce to announce. */
+  private chosen = new Int32Array(64);
   peers = 0;
   seeders = 0;
   completed = 0;
@@ -99,13 +109,7 @@ export class PeerStore {
 
   addSwarm(infoHashHex: string): number {
     const s = this.freeSwarms.pop() ?? this.swarmList.length;
-    this.swarmList[s] = {
-      infoHash: infoHashHex,
-      members: new Int32Array(4),
-      size: 0,
-      seeders: 0,
-      completed: 0,
-    };
+    this.swarmList[s] = { infoHash: infoHashHex, list: new SwarmList(), seeders: 0, completed: 0 };
     this.byHash.set(infoHashHex, s);
     return s;
   }
@@ -113,30 +117,53 @@ export class PeerStore {
   /** Forget a swarm with no peers left. */
   dropSwarm(s: number): void {
     const head = this.swarm(s);
-    if (head.size !== 0) throw new Error('dropSwarm: swarm still has peers');
+    if (head.list.size !== 0) throw new Error('dropSwarm: swarm still has peers');
     this.completed -= head.completed;
     this.byHash.delete(head.infoHash);
     this.swarmList[s] = undefined;
     this.freeSwarms.push(s);
   }
 
+  /** The records of swarm `s`, in list order (tests, sweeps). */
+  members(s: number): number[] {
+    const l = this.swarm(s).list;
+    const out: number[] = [];
+    for (let i = 0; i < l.size; i++) out.push(l.word(i) & E_REC);
+    return out;
+  }
+
   // ---- records ----
 
   private buf(r: number): Buffer {
-    return this.chunks[r >>> CHUNK_SHIFT];
+    return this.records.buf(r);
   }
   private at(r: number): number {
-    return (r & (CHUNK_RECORDS - 1)) * RECORD_BYTES;
+    return this.records.at(r);
   }
 
-  flags(r: number): number {
+  /** The record of peer `id` in swarm `s`, or -1. */
+  find(s: number, id: Buffer): number {
+    return this.records.find(s, id);
+  }
+  private flags(r: number): number {
     return this.buf(r)[this.at(r) + O_FLAGS];
   }
+  private pos(r: number): number {
+    return u32(this.buf(r), this.at(r) + O_POS) & 0xffffff;
+  }
+  private listOf(r: number): SwarmList {
+    return this.swarm(this.swarmIndexOf(r)).list;
+  }
+  /** The record's member entry word (record | E_V6 | E_SEED). */
+  private word(r: number): number {
+    return this.listOf(r).word(this.pos(r));
+  }
+
   isSeed(r: number): boolean {
-    return (this.flags(r) & F_SEED) !== 0;
+    return (this.word(r) & E_SEED) !== 0;
   }
   isV6(r: number): boolean {
-    return (this.flags(r) & F_V6) !== 0;
+    return (this.word(r) & E_V6) !== 0;
   }
   left(r: number): number | undefined {
     return this.flags(r) & F_HAS_LEFT ? this.buf(r).readFloatLE(this.at(r) + O_LEFT) : undefined;
@@ -148,16 +175,16 @@ export class PeerStore {
     return this.buf(r).readFloatLE(this.at(r) + O_DOWN);
   }
   key(r: number): number | undefined {
-    return this.flags(r) & F_HAS_KEY ? this.buf(r).readUInt32LE(this.at(r) + O_KEY) : undefined;
+    return this.flags(r) & F_HAS_KEY ? u32(this.buf(r), this.at(r) + O_KEY) : undefined;
   }
   lastSeenMs(r: number): number {
-    return this.epochMs + this.buf(r).readUInt32LE(this.at(r) + O_SEEN) * 1000;
+    return this.epochMs + u32(this.buf(r), this.at(r) + O_SEEN) * 1000;
   }
   port(r: number): number {
-    return this.buf(r).readUInt16BE(this.at(r) + O_PORT);
+    return this.listOf(r).port(this.pos(r));
   }
   swarmIndexOf(r: number): number {
-    return this.buf(r).readUInt32LE(this.at(r) + O_SWARM);
+    return u32(this.buf(r), this.at(r) + O_SWARM);
   }
   peerId(r: number): Buffer {
     const o = this.at(r);
@@ -165,114 +192,37 @@ export class PeerStore {
   }
   /** The 16-byte address (IPv4 mapped), a copy. */
   addr(r: number): Buffer {
-    const o = this.at(r) + O_ADDR;
-    return Buffer.from(this.buf(r).subarray(o, o + 16));
+    const out = Buffer.alloc(16);
+    this.listOf(r).writeAddr16(this.pos(r), this.v6, out);
+    return out;
   }
-  sameAddress(r: number, addr: Buffer): boolean {
-    return this.buf(r).compare(addr, 0, 16, this.at(r) + O_ADDR, this.at(r) + O_ADDR + 16) === 0;
-  }
-  /** Write `<ip><port>` (6 bytes for IPv4, 18 for IPv6) at `out[o]`; returns the bytes written. */
-  writeCompact(r: number, out: Buffer, o: number): number {
-    // A byte loop: Buffer#copy costs more than the copy itself at 6 or 18 bytes.
-    const b = this.buf(r);
-    const a = this.at(r);
-    const from = b[a + O_FLAGS] & F_V6 ? a + O_ADDR : a + O_ADDR + 12;
-    const n = a + O_PORT + 2 - from;
-    for (let i = 0; i < n; i++) out[o + i] = b[from + i];
-    return n;
-  }
-
-  // ---- the (swarm, peer id) index ----
-
-  private slotHash(s: number, id: Buffer, o: number): number {
-    let h = Math.imul(0x811c9dc5 ^ s, 0x01000193);
-    for (let i = 0; i < 20; i++) h = Math.imul(h ^ id[o + i], 0x01000193);
-    return (h ^ (h >>> 15)) >>> 0;
-  }
-
-  private matches(r: number, s: number, id: Buffer): boolean {
-    const b = this.buf(r);
-    const o = this.at(r);
-    if (b.readUInt32LE(o + O_SWARM) !== s) return false;
-    for (let i = 0; i < 20; i++) if (b[o + i] !== id[i]) return false;
-    return true;
-  }
-
-  /** The record of peer `id` in swarm `s`, or -1. */
-  find(s: number, id: Buffer): number {
-    const mask = this.index.length - 1;
-    for (let i = this.slotHash(s, id, 0) & mask; ; i = (i + 1) & mask) {
-      const v = this.index[i];
-      if (v === 0) return -1;
-      if (this.matches(v - 1, s, id)) return v - 1;
-    }
-  }
-
-  private indexInsert(r: number): void {
-    // Grown at 80 % full: linear probing over 4-byte slots stays short, and the table stays small.
-    if ((this.indexed + 1) * 5 > this.index.length * 4) this.regrow(this.index.length * 2);
-    const b = this.buf(r);
-    const mask = this.index.length - 1;
-    let i = this.slotHash(b.readUInt32LE(this.at(r) + O_SWARM), b, this.at(r)) & mask;
-    while (this.index[i] !== 0) i = (i + 1) & mask;
-    this.index[i] = r + 1;
-    this.indexed++;
-  }
-
-  private regrow(size: number): void {
-    const old = this.index;
-    this.index = new Int32Array(size);
-    this.indexed = 0;
-    for (const v of old) if (v !== 0) this.indexInsert(v - 1);
-  }
-
-  /** Backward-shift deletion keeps linear probing correct without tombstones. */
-  private indexDelete(r: number): void {
-    const mask = this.index.length - 1;
-    const home = (x: number): number =>
-      this.slotHash(this.buf(x).readUInt32LE(this.at(x) + O_SWARM), this.buf(x), this.at(x)) & mask;
-    let i = home(r);
-    while (this.index[i] !== r + 1) i = (i + 1) & mask;
-    for (let j = (i + 1) & mask; this.index[j] !== 0; j = (j + 1) & mask) {
-      const h = home(this.index[j] - 1);
-      // Move j back to i unless its home lies cyclically in (i, j].
-      if (i <= j ? h <= i || h > j : h <= i && h > j) {
-        this.index[i] = this.index[j];
-        i = j;
-      }
-    }
-    this.index[i] = 0;
-    this.indexed--;
+  sameAddress(r: number, addr: Buffer, v6: boolean): boolean {
+    return this.listOf(r).sameAddr(this.pos(r), this.v6, addr, v6);
   }
 
   // ---- adding, updating, removing ----
 
-  private allocate(): number {
-    const r = this.free.pop();
-    if (r !== undefined) return r;
-    if (this.used === this.chunks.length * CHUNK_RECORDS)
-      this.chunks.push(Buffer.alloc(CHUNK_RECORDS * RECORD_BYTES));
-    return this.used++;
+  private setPos(r: number, pos: number): void {
+    const b = this.buf(r);
+    const o = this.at(r) + O_POS;
+    b[o] = pos;
+    b[o + 1] = pos >>> 8;
+    b[o + 2] = pos >>> 16;
   }
 
   /** Store a new peer in swarm `s`; returns its record. */
   insert(s: number, id: Buffer, f: PeerFields, seenS: number): number {
-    const r = this.allocate();
+    const r = this.records.allocate();
     const b = this.buf(r);
     const o = this.at(r);
     id.copy(b, o, 0, 20);
-    b.writeUInt32LE(s, o + O_SWARM);
-    const head = this.swarm(s);
-    if (head.size === head.members.length) {
-      const grown = new Int32Array(head.members.length * 2);
-      grown.set(head.members);
-      head.members = grown;
-    }
-    b.writeUInt32LE(head.size, o + O_POS);
-    head.members[head.size++] = r;
+    put32(b, o + O_SWARM, s);
     b[o + O_FLAGS] = 0;
+    put32(b, o + O_KEY, 0);
+    const list = this.swarm(s).list;
+    this.setPos(r, list.push(r));
     this.peers++;
-    this.indexInsert(r);
+    this.records.indexInsert(r);
     this.update(r, f, seenS);
     return r;
   }
@@ -281,21 +231,18 @@ export class PeerStore {
   update(r: number, f: PeerFields, seenS: number): void {
     const b = this.buf(r);
     const o = this.at(r);
-    const head = this.swarm(b.readUInt32LE(o + O_SWARM));
-    const wasSeed = (b[o + O_FLAGS] & F_SEED) !== 0;
+    const head = this.swarm(u32(b, o + O_SWARM));
+    const pos = this.pos(r);
+    const wasSeed = (head.list.word(pos) & E_SEED) !== 0;
     const seed = f.left === 0;
-    f.addr.copy(b, o + O_ADDR, 0, 16);
-    b.writeUInt16BE(f.port, o + O_PORT);
-    let flags = f.v6 ? F_V6 : 0;
-    if (f.left !== undefined) flags |= F_HAS_LEFT;
-    if (seed) flags |= F_SEED;
-    const oldKey = b[o + O_FLAGS] & F_HAS_KEY;
+    head.list.setPeer(pos, r, f.addr, f.v6, f.port, seed, this.v6);
+    let flags = f.left !== undefined ? F_HAS_LEFT : 0;
     if (f.keyHash !== undefined) {
       flags |= F_HAS_KEY;
-      b.writeUInt32LE(f.keyHash, o + O_KEY);
-    } else flags |= oldKey; // a client that stops sending its key keeps the one it had
+      put32(b, o + O_KEY, f.keyHash);
+    } else flags |= b[o + O_FLAGS] & F_HAS_KEY; // a client that stops sending its key keeps the one it had
     b[o + O_FLAGS] = flags;
-    b.writeUInt32LE(seenS, o + O_SEEN);
+    put32(b, o + O_SEEN, seenS);
     b.writeFloatLE(f.left ?? 0, o + O_LEFT);
     b.writeFloatLE(f.uploaded, o + O_UP);
     b.writeFloatLE(f.downloaded, o + O_DOWN);
@@ -307,29 +254,51 @@ export class PeerStore {
   }
 
   remove(r: number): void {
-    const b = this.buf(r);
-    const o = this.at(r);
-    const head = this.swarm(b.readUInt32LE(o + O_SWARM));
-    if (b[o + O_FLAGS] & F_SEED) {
+    const head = this.swarm(this.swarmIndexOf(r));
+    const pos = this.pos(r);
+    if (head.list.word(pos) & E_SEED) {
       head.seeders--;
       this.seeders--;
     }
-    this.indexDelete(r);
-    const pos = b.readUInt32LE(o + O_POS);
-    const last = head.members[--head.size];
-    head.members[pos] = last;
-    this.buf(last).writeUInt32LE(pos, this.at(last) + O_POS);
-    if (head.size * 4 < head.members.length && head.members.length > 4)
-      head.members = head.members.slice(0, head.members.length / 2);
-    b[o + O_FLAGS] = 0;
+    this.records.indexDelete(r);
+    const moved = head.list.removeAt(pos, this.v6);
+    if (moved >= 0) this.setPos(moved, pos);
     this.peers--;
-    this.free.push(r);
+    this.records.release(r);
   }
 
   /**
-   * Up to `n` members of swarm `s` from a random start (`rand` in [0, 1)), leaving out `skip` (-1 for
-   * none), seeds when `forSeed`, and the other address family when `family` is 4 or 6.
+   * Positions of up to `n` members of swarm `s` from a random start (`rand` in [0, 1)) into
+   * `this.chosen`, leaving out record `skip` (-1 for none), seeds when `forSeed`, and the other
+   * address family when `family` is 4 or 6. Returns how many.
    */
+  private choose(
+    s: number,
+    n: number,
+    forSeed: boolean,
+    family: 0 | 4 | 6,
+    rand: number,
+    skip: number,
+  ): number {
+    const l = this.swarm(s).list;
+    const size = l.size;
+    if (n <= 0 || size === 0) return 0;
+    if (this.chosen.length < Math.min(n, size)) this.chosen = new Int32Array(Math.min(n, size) * 2);
+    const skipPos = skip >= 0 ? this.pos(skip) : -1;
+    const start = Math.min(size - 1, Math.floor(rand * size));
+    const drop = (forSeed ? E_SEED : 0) | (family === 4 ? E_V6 : 0);
+    const need = family === 6 ? E_V6 : 0;
+    let count = 0;
+    for (let k = 0, i = start; k < size && count < n; k++, i = i + 1 === size ? 0 : i + 1) {
+      if (i === skipPos) continue;
+      const w = l.word(i);
+      if ((w & drop) !== 0 || (w & need) !== need) continue;
+      this.chosen[count++] = i;
+    }
+    return count;
+  }
+
+  /** Like `pickCompact`, but the chosen records (tests and tools). */
   pick(
     s: number,
     n: number,
@@ -339,35 +308,57 @@ export class PeerStore {
     skip: number,
     out: number[],
   ): void {
-    const head = this.swarm(s);
-    if (n <= 0 || head.size === 0) return;
-    const start = Math.min(head.size - 1, Math.floor(rand * head.size));
-    for (let k = 0; k < head.size && out.length < n; k++) {
-      const r = head.members[(start + k) % head.size];
-      if (r === skip) continue;
-      const fl = this.flags(r);
-      if (forSeed && fl & F_SEED) continue;
-      if (family === 4 && fl & F_V6) continue;
-      if (family === 6 && !(fl & F_V6)) continue;
-      out.push(r);
+    const count = this.choose(s, n, forSeed, family, rand, skip);
+    const l = this.swarm(s).list;
+    for (let k = 0; k < count; k++) out.push(l.word(this.chosen[k]) & E_REC);
+  }
+
+  /** Choose as `pick` does and write the answer's compact peer lists (and peer ids, `withIds`). */
+  pickCompact(
+    s: number,
+    n: number,
+    forSeed: boolean,
+    family: 0 | 4 | 6,
+    rand: number,
+    skip: number,
+    withIds: boolean,
+  ): Picked {
+    const count = this.choose(s, n, forSeed, family, rand, skip);
+    const l = this.swarm(s).list;
+    let n6 = 0;
+    for (let k = 0; k < count; k++) if (l.word(this.chosen[k]) & E_V6) n6++;
+    const peers4 = count - n6 > 0 ? Buffer.allocUnsafe((count - n6) * 6) : EMPTY;
+    const peers6 = n6 > 0 ? Buffer.allocUnsafe(n6 * 18) : EMPTY;
+    let o4 = 0;
+    let o6 = 0;
+    for (let k = 0; k < count; k++) {
+      const i = this.chosen[k];
+      if (l.word(i) & E_V6) o6 += l.writeCompact6(i, this.v6, peers6, o6);
+      else o4 += l.writeCompact4(i, peers4, o4);
     }
+    if (!withIds) return { peers4, peers6 };
+    const peerIds = Buffer.allocUnsafe(count * 20);
+    let o = 0;
+    for (const v6 of [0, E_V6])
+      for (let k = 0; k < count; k++) {
+        const w = l.word(this.chosen[k]);
+        if ((w & E_V6) !== v6) continue;
+        const r = w & E_REC;
+        this.buf(r).copy(peerIds, o, this.at(r), this.at(r) + 20);
+        o += 20;
+      }
+    return { peers4, peers6, peerIds };
   }
 
   /** Records of swarm `s` last seen before `deadlineS`. */
   stale(s: number, deadlineS: number): number[] {
-    const head = this.swarm(s);
-    const out: number[] = [];
-    for (let k = 0; k < head.size; k++) {
-      const r = head.members[k];
-      if (this.buf(r).readUInt32LE(this.at(r) + O_SEEN) < deadlineS) out.push(r);
-    }
-    return out;
+    return this.members(s).filter((r) => u32(this.buf(r), this.at(r) + O_SEEN) < deadlineS);
   }
 
-  /** Bytes held by the store's arrays (for tests and /stats). */
+  /** Bytes held by the store's arrays (for tests and /stats): slabs in use, index, lists, swarms. */
   footprint(): number {
-    let n = this.chunks.length * CHUNK_RECORDS * RECORD_BYTES + this.index.byteLength + this.free.length * 8;
-    for (const s of this.swarms()) n += s.members.byteLength + 120;
+    let n = this.records.bytes() + this.v6.bytes();
+    for (const s of this.swarms()) n += s.list.bytes() + 120;
     return n;
   }
 }

@@ -18,9 +18,9 @@
  */
 import type { Step } from './step';
 import type { EventInput } from '../events/engine-event';
-import { bytesToIp, ipToBytes, peerLabel } from '../protocol/ip-bytes';
+import { bytesToIp, ipInto, peerLabel } from '../protocol/ip-bytes';
 import type { AnnounceRequest, ScrapeFile } from '../protocol/tracker-codec';
-import { PeerStore, hash32 } from './peer-store';
+import { MAX_SWARM_PEERS, PeerStore, hash32 } from './peer-store';
 
 export interface RegistryConfig {
   /** Seconds between regular announces that we ask clients for. */
@@ -120,28 +120,32 @@ export function registryTransition(state: RegistryState, msg: RegistryIn): Regis
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
+/** The asker's address as 16 bytes: the store copies it, so one scratch buffer serves every announce. */
+const ADDR = Buffer.alloc(16);
 
 function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announce' }>): RegistryStep {
   const { store } = state;
   const r = msg.request;
-  const hash = r.infoHash.toString('hex');
+  // Swarms are keyed by the info-hash as a 20-character latin1 string: hex only for events.
+  const key = r.infoHash.toString('latin1');
+  const hash = msg.quiet ? '' : r.infoHash.toString('hex');
   const label = msg.quiet ? '' : peerLabel(r.ip, r.port);
-  const ip = ipToBytes(r.ip);
+  const family = ipInto(r.ip, ADDR);
   const next = { ...state, announces: state.announces + 1 };
-  if (!ip) {
+  if (family === 0) {
     const outcome: AnnounceOutcome = { ok: false, code: 'bad-address', reason: 'invalid peer address' };
     return {
       state: next,
       effects: [{ type: 'ReplyAnnounce', id: msg.id, outcome }],
-      events: [refusedEvent(hash, peerLabel(r.ip, r.port), 'bad-address')],
+      events: [refusedEvent(hexOf(key), peerLabel(r.ip, r.port), 'bad-address')],
     };
   }
-  let s = store.swarmOf(hash);
+  let s = store.swarmOf(key);
   const rec = s < 0 ? -1 : store.find(s, r.peerId);
   const keyHash = r.key === undefined ? undefined : hash32(r.key);
 
   // A peer id that moved to another address must prove it is the same client with its `key`.
-  if (rec >= 0 && !store.sameAddress(rec, ip.addr)) {
+  if (rec >= 0 && !store.sameAddress(rec, ADDR, family === 6)) {
     const had = store.key(rec);
     if (had !== undefined && had !== keyHash) {
       const outcome: AnnounceOutcome = {
@@ -152,7 +156,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
       return {
         state: next,
         effects: [{ type: 'ReplyAnnounce', id: msg.id, outcome }],
-        events: [refusedEvent(hash, peerLabel(r.ip, r.port), 'key-mismatch')],
+        events: [refusedEvent(hexOf(key), peerLabel(r.ip, r.port), 'key-mismatch')],
       };
     }
   }
@@ -163,7 +167,7 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
   // turning up with left=0 (some clients fold `completed` into their `stopped` announce).
   const completedNow =
     r.event === 'completed' ? !wasSeed : r.left === 0 && rec >= 0 && oldLeft !== undefined && oldLeft > 0;
-  if (s < 0 && (r.event !== 'stopped' || completedNow)) s = store.addSwarm(hash);
+  if (s < 0 && (r.event !== 'stopped' || completedNow)) s = store.addSwarm(key);
   const events: EventInput[] = [];
   let peers4: Buffer = EMPTY;
   let peers6: Buffer = EMPTY;
@@ -172,12 +176,18 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     if (rec >= 0) store.remove(rec);
     if (!msg.quiet) events.push(peerEvent('PeerStopped', hash, label, r));
   } else {
-    const picked: number[] = [];
-    store.pick(s, r.numwant, r.left === 0, r.only ?? 0, msg.rand, rec, picked);
-    ({ peers4, peers6, peerIds } = packPeers(store, picked, !r.compact));
+    ({ peers4, peers6, peerIds } = store.pickCompact(
+      s,
+      r.numwant,
+      r.left === 0,
+      r.only ?? 0,
+      msg.rand,
+      rec,
+      !r.compact,
+    ));
     const fields = {
-      addr: ip.addr,
-      v6: ip.v6,
+      addr: ADDR,
+      v6: family === 6,
       port: r.port,
       left: r.left,
       uploaded: r.uploaded,
@@ -186,23 +196,23 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
     };
     const seen = store.toSeconds(msg.at);
     if (rec >= 0) store.update(rec, fields, seen);
-    else store.insert(s, r.peerId, fields, seen);
+    else if (store.swarm(s).list.size < MAX_SWARM_PEERS) store.insert(s, r.peerId, fields, seen);
     if (!msg.quiet) events.push(peerEvent(rec >= 0 ? 'PeerAnnounced' : 'PeerJoined', hash, label, r));
   }
   if (completedNow && s >= 0) {
     store.swarm(s).completed++;
     store.completed++;
     const peer = peerLabel(r.ip, r.port);
-    events.push({ category: 'tracker', type: 'DownloadCompleted', level: 'info', torrent: hash, peer });
+    events.push({ category: 'tracker', type: 'DownloadCompleted', level: 'info', torrent: hexOf(key), peer });
   }
   let complete = 0;
   let incomplete = 0;
   if (s >= 0) {
     const head = store.swarm(s);
     complete = head.seeders;
-    incomplete = head.size - head.seeders;
+    incomplete = head.list.size - head.seeders;
     // An empty swarm that never completed a download carries no information worth keeping.
-    if (head.size === 0 && head.completed === 0) store.dropSwarm(s);
+    if (head.list.size === 0 && head.completed === 0) store.dropSwarm(s);
   }
   const { interval, minInterval } = state.config;
   const reply: AnnounceAnswer = { interval, minInterval, complete, incomplete, peers4, peers6 };
@@ -214,25 +224,8 @@ function announce(state: RegistryState, msg: Extract<RegistryIn, { type: 'Announ
   };
 }
 
-function packPeers(
-  store: PeerStore,
-  picked: number[],
-  withIds: boolean,
-): { peers4: Buffer; peers6: Buffer; peerIds?: Buffer } {
-  let n6 = 0;
-  for (const p of picked) if (store.isV6(p)) n6++;
-  const peers4 = Buffer.allocUnsafe((picked.length - n6) * 6);
-  const peers6 = n6 > 0 ? Buffer.allocUnsafe(n6 * 18) : EMPTY;
-  let o4 = 0;
-  let o6 = 0;
-  for (const p of picked) {
-    if (store.isV6(p)) o6 += store.writeCompact(p, peers6, o6);
-    else o4 += store.writeCompact(p, peers4, o4);
-  }
-  if (!withIds) return { peers4, peers6 };
-  const order = [...picked.filter((p) => !store.isV6(p)), ...picked.filter((p) => store.isV6(p))];
-  return { peers4, peers6, peerIds: Buffer.concat(order.map((p) => store.peerId(p))) };
-}
+const keyOf = (hex: string): string => Buffer.from(hex, 'hex').toString('latin1');
+const hexOf = (key: string): string => Buffer.from(key, 'latin1').toString('hex');
 
 function refusedEvent(torrent: string, peer: string, reason: string): EventInput {
   return { category: 'tracker', type: 'AnnounceRefused', level: 'warn', torrent, peer, reason };
@@ -279,13 +272,13 @@ function sweep(state: RegistryState, at: number): RegistryStep {
         category: 'tracker',
         type: 'PeerExpired',
         level: 'info',
-        torrent: head.infoHash,
+        torrent: hexOf(head.infoHash),
         peer: peerLabel(bytesToIp(store.addr(r), store.isV6(r)), store.port(r)),
         silentFor: Math.round((at - lastSeen) / 1000),
       });
       store.remove(r);
     }
-    if (head.size === 0 && head.completed === 0) store.dropSwarm(s);
+    if (head.list.size === 0 && head.completed === 0) store.dropSwarm(s);
   }
   if (events.length === 0) return { state };
   return { state: { ...state }, events };
@@ -294,15 +287,15 @@ function sweep(state: RegistryState, at: number): RegistryStep {
 // ---- queries ----
 
 function summary(store: PeerStore, hex: string): SwarmSummary | undefined {
-  const s = store.swarmOf(hex);
+  const s = store.swarmOf(keyOf(hex));
   if (s < 0) return undefined;
   const h = store.swarm(s);
-  return { infoHash: hex, seeders: h.seeders, leechers: h.size - h.seeders, completed: h.completed };
+  return { infoHash: hex, seeders: h.seeders, leechers: h.list.size - h.seeders, completed: h.completed };
 }
 
 /** BEP 48 counts for the given hex info-hashes (unknown ones count zero), or for every swarm. */
 export function scrapeRegistry(state: RegistryState, infoHashes: readonly string[] | 'all'): ScrapeFile[] {
-  const hashes = infoHashes === 'all' ? [...state.store.swarms()].map((h) => h.infoHash) : infoHashes;
+  const hashes = infoHashes === 'all' ? [...state.store.swarms()].map((h) => hexOf(h.infoHash)) : infoHashes;
   return hashes.map((hex) => {
     const s = summary(state.store, hex);
     return {
@@ -330,19 +323,17 @@ export function registryStats(state: RegistryState, now: number): RegistryStats 
 /** Swarms sorted by info-hash (stable output for the console). */
 export function listSwarms(state: RegistryState): SwarmSummary[] {
   return [...state.store.swarms()]
-    .map((h) => summary(state.store, h.infoHash) as SwarmSummary)
+    .map((h) => summary(state.store, hexOf(h.infoHash)) as SwarmSummary)
     .sort((a, b) => (a.infoHash < b.infoHash ? -1 : a.infoHash > b.infoHash ? 1 : 0));
 }
 
 /** A swarm's peers, seeders first, then by address; undefined when the swarm is not tracked. */
 export function listPeers(state: RegistryState, infoHashHex: string): PeerView[] | undefined {
   const { store } = state;
-  const s = store.swarmOf(infoHashHex);
+  const s = store.swarmOf(keyOf(infoHashHex));
   if (s < 0) return undefined;
-  const head = store.swarm(s);
   const out: PeerView[] = [];
-  for (let k = 0; k < head.size; k++) {
-    const r = head.members[k];
+  for (const r of store.members(s)) {
     out.push({
       id: store.peerId(r).toString('latin1'),
       ip: bytesToIp(store.addr(r), store.isV6(r)),

@@ -7,7 +7,9 @@
  * Does not own: deciding what is worth logging (actors emit; the log carries).
  */
 import * as fs from 'node:fs';
-import { Observable, Subject } from 'rxjs';
+// From their own modules, not rxjs's index (see src/actors/actor.ts).
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import { EngineEvent, EventInput, toJsonLine, toTextLine } from './engine-event';
 
 export class EventLog {

@@ -34,16 +34,28 @@ function quad(ip: string, out: Buffer, at: number): boolean {
   return k === 4;
 }
 
+/**
+ * Write `ip` as 16 bytes into `out` (IPv4 as ::ffff:a.b.c.d): 4 or 6 for its family, 0 when it is
+ * not an address (then `out` holds garbage). No allocation: the announce path calls it every time.
+ */
+export function ipInto(ip: string, out: Buffer): 0 | 4 | 6 {
+  if (quad(ip, out, 12)) {
+    out.fill(0, 0, 10);
+    out[10] = 0xff;
+    out[11] = 0xff;
+    return 4;
+  }
+  if (!net.isIPv6(ip)) return 0;
+  writeIpv6(ip, out, 0);
+  // A v4-mapped address is the IPv4 peer it names.
+  const mapped = out.readUInt32BE(0) === 0 && out.readUInt32BE(4) === 0 && out.readUInt32BE(8) === 0xffff;
+  return mapped ? 4 : 6;
+}
+
 export function ipToBytes(ip: string): Ip16 | undefined {
   const addr = Buffer.alloc(16);
-  addr[10] = 0xff;
-  addr[11] = 0xff;
-  if (quad(ip, addr, 12)) return { addr, v6: false };
-  if (!net.isIPv6(ip)) return undefined;
-  writeIpv6(ip, addr, 0);
-  // A v4-mapped address is the IPv4 peer it names.
-  const mapped = addr.readUInt32BE(0) === 0 && addr.readUInt32BE(4) === 0 && addr.readUInt32BE(8) === 0xffff;
-  return { addr, v6: !mapped };
+  const family = ipInto(ip, addr);
+  return family === 0 ? undefined : { addr, v6: family === 6 };
 }
 
 export function bytesToIp(addr: Buffer, v6: boolean): string {

@@ -24,6 +24,9 @@ import type { EventInput } from '../events/engine-event';
 export const STATE_FILE = 'serve-state.json';
 const HASH = /^[0-9a-f]{40}$/;
 
+export type SessionEncryption = 'required' | 'preferred' | 'tolerated';
+const ENCRYPTIONS: readonly unknown[] = ['required', 'preferred', 'tolerated'];
+
 export interface TorrentRecord {
   name: string;
   /** `manual`: added by hand (its .torrent is kept beside the state); `store`: from the torrent store. */
@@ -42,8 +45,8 @@ export interface ServeStateData {
   torrents: Record<string, TorrentRecord>;
   /** Store torrents removed by hand (by info-hash): not to be added again from the store at start. */
   removed: Record<string, { name: string; at: number }>;
-  /** Global limits in bytes per second, when set at run time. */
-  session: { downloadLimit?: number; uploadLimit?: number };
+  /** Global limits in bytes per second, and the encryption policy, when set at run time. */
+  session: { downloadLimit?: number; uploadLimit?: number; encryption?: SessionEncryption };
   /** Magnet links added by hand whose metadata has not arrived yet (by info-hash). */
   magnets?: Record<string, { uri: string; name: string; paused: boolean; addedAt: number }>;
 }
@@ -126,6 +129,7 @@ function validate(raw: unknown, warn: (what: string) => void): ServeStateData {
   const s = (r.session ?? {}) as Record<string, unknown>;
   if (isRate(s.downloadLimit)) out.session.downloadLimit = s.downloadLimit;
   if (isRate(s.uploadLimit)) out.session.uploadLimit = s.uploadLimit;
+  if (ENCRYPTIONS.includes(s.encryption)) out.session.encryption = s.encryption as SessionEncryption;
   return out;
 }
 
@@ -286,6 +290,12 @@ export class ServeState {
     uploadLimit?: number | null;
   }): Promise<void> {
     applyLimits(this.data.session, limits);
+    return this.save();
+  }
+
+  /** `session-set encryption`: kept so a restart without `--encryption` uses it again. */
+  async setSessionEncryption(policy: SessionEncryption): Promise<void> {
+    this.data.session.encryption = policy;
     return this.save();
   }
 

@@ -2,24 +2,18 @@
  * A pool of worker threads that compute SHA1: of piece ranges read straight from files (for `create`
  * and re-checks: the bytes never cross threads), or of a buffer (for verifying a downloaded piece).
  *
- * Owns: the workers, a FIFO of tasks, and one task in flight per worker. Callers bound how many tasks
- * they queue (the create actor keeps two per worker), so memory stays flat whatever the file size.
+ * Owns: the workers, a FIFO of tasks, one task in flight per worker, and the batch jobs the workers
+ * run between tasks (see hash-job.ts). Callers bound how many tasks they queue, so memory stays flat
+ * whatever the file size.
  */
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LayoutFile } from '../storage/file-layout';
+import { HashError, HashJob, HashJobMessage, HashJobSpec } from './hash-job';
 import { HASH_WORKER_SOURCE } from './hash-worker-source';
 
-export class HashError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-    readonly path?: string,
-  ) {
-    super(message);
-    this.name = 'HashError';
-  }
-}
+export { HashError, HashJob };
+export type { HashJobSpec };
 
 interface Task {
   id: number;
@@ -32,6 +26,9 @@ interface Task {
 export class HashPool {
   private readonly workers: { worker: Worker; busy: Task | null }[] = [];
   private readonly queue: Task[] = [];
+  private readonly jobs = new Map<number, HashJob>();
+  /** A job started before anyone asked for it (`prestart`), until `hashBatches` takes or cancels it. */
+  private spare: HashJob | undefined;
   private nextId = 1;
   private closed = false;
 
@@ -81,6 +78,25 @@ export class HashPool {
     });
   }
 
+  /**
+   * Hash the pieces of `spec.batches` on every worker, each taking the next batch itself; take the
+   * hashes with `job.result(first)`. A job `prestart`ed with the same spec is taken over, not redone.
+   */
+  hashBatches(spec: HashJobSpec): HashJob {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare && !spare.failed && spare.matches(spec)) return spare;
+    spare?.fail(new HashError('superseded'));
+    return this.startJob(spec);
+  }
+
+  /** Start `spec` now, before it is asked for (`create` does so before loading the rest of the CLI). */
+  prestart(spec: HashJobSpec): HashJob {
+    this.spare?.fail(new HashError('superseded'));
+    this.spare = this.startJob(spec);
+    return this.spare;
+  }
+
   get pending(): number {
     return this.queue.length + this.workers.filter((w) => w.busy).length;
   }
@@ -88,6 +104,7 @@ export class HashPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.queue.splice(0)) t.reject(new HashError('hash pool closed'));
+    for (const j of [...this.jobs.values()]) j.fail(new HashError('hash pool closed'));
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 
@@ -99,19 +116,47 @@ export class HashPool {
     });
   }
 
+  private startJob(spec: HashJobSpec): HashJob {
+    const job = new HashJob(this.nextId++, spec, (j) => {
+      this.jobs.delete(j.id);
+      this.pump();
+    });
+    if (this.closed) {
+      job.fail(new HashError('hash pool closed'));
+      return job;
+    }
+    if (!job.active) return job;
+    this.jobs.set(job.id, job);
+    const start = job.message();
+    for (const slot of this.workers) slot.worker.postMessage(start);
+    while (this.workers.length < Math.min(this.size, spec.batches.length)) this.spawn();
+    this.pump();
+    return job;
+  }
+
   private spawn(): void {
     const worker = new Worker(HASH_WORKER_SOURCE, { eval: true });
     const slot = { worker, busy: null as Task | null };
+    // A new worker joins the jobs under way.
+    for (const job of this.jobs.values()) worker.postMessage(job.message());
     worker.on(
       'message',
-      (m: {
-        id: number;
-        hashes?: Uint8Array;
-        bytes?: ArrayBuffer;
-        error?: string;
-        code?: string;
-        path?: string;
-      }) => {
+      (
+        m:
+          | HashJobMessage
+          | {
+              id: number;
+              hashes?: Uint8Array;
+              bytes?: ArrayBuffer;
+              error?: string;
+              code?: string;
+              path?: string;
+            },
+      ) => {
+        if ('job' in m) {
+          this.jobs.get(m.job)?.receive(m);
+          return;
+        }
         const task = slot.busy;
         slot.busy = null;
         if (task && task.id === m.id) {
@@ -126,6 +171,8 @@ export class HashPool {
       const task = slot.busy;
       slot.busy = null;
       task?.reject(new HashError(err.message));
+      // It may have taken a batch it will never hash.
+      for (const j of [...this.jobs.values()]) j.fail(new HashError(err.message));
       const i = this.workers.indexOf(slot);
       if (i >= 0) this.workers.splice(i, 1);
       if (!this.closed) {
@@ -148,6 +195,9 @@ export class HashPool {
       slot.worker.ref();
       slot.worker.postMessage({ id: task.id, ...task.message }, task.transfer ?? []);
     }
-    for (const slot of this.workers) if (!slot.busy) slot.worker.unref();
+    for (const slot of this.workers) {
+      if (slot.busy || this.jobs.size > 0) slot.worker.ref();
+      else slot.worker.unref();
+    }
   }
 }

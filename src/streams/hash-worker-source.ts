@@ -6,14 +6,21 @@
  * Messages in:  { id, op: 'pieces', files: [{path,length,offset}], pieceLength, total, first, count }
  *               { id, op: 'buffer', bytes: Uint8Array }
  *               { id, op: 'owned', bytes: ArrayBuffer (transferred) }
+ *               { job, op: 'job', files, pieceLength, total, batches: Int32Array [first, count, …],
+ *                 ctrl: Int32Array on a SharedArrayBuffer [next batch, stop] }
  * Messages out: { id, hashes: Uint8Array (20 × count), bytes?: ArrayBuffer (transferred back) }
  *               | { id, error, code, path }
+ *               | { job, batch, hashes } | { job, batch, error, code, path }
+ *
+ * A job is claimed batch by batch: every worker that got it takes the next batch with an atomic add on
+ * `ctrl[0]`, so no worker waits for the main thread between batches (it may be busy loading modules),
+ * and yields to its event loop after each batch so that single tasks (a downloaded piece) slip in.
  */
-export const HASH_WORKER_SOURCE = `
-'use strict';
-const { parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
-const crypto = require('node:crypto');
+/**
+ * Reading and hashing piece ranges, given `fs` and `crypto`: the worker's core, also run on the main
+ * thread by `HashJob.helpHere` (through `rangeHasher`), so both hash with the very same code.
+ */
+const HASH_RANGE_SOURCE = `
 const fds = new Map();
 let scratch = Buffer.alloc(0);
 function fdFor(path) {
@@ -40,7 +47,74 @@ function readRange(files, start, length, into) {
     }
   }
 }
+function hashRange(files, pieceLength, total, first, count) {
+  if (scratch.length < pieceLength) scratch = Buffer.allocUnsafe(pieceLength);
+  // Not from Buffer's shared 8 KiB pool: a view posted to another thread takes its whole buffer along.
+  const out = Buffer.allocUnsafeSlow(20 * count);
+  for (let i = 0; i < count; i++) {
+    const start = (first + i) * pieceLength;
+    const len = Math.min(pieceLength, total - start);
+    readRange(files, start, len, scratch);
+    crypto.createHash('sha1').update(scratch.subarray(0, len)).digest().copy(out, 20 * i);
+  }
+  return out;
+}
+function closeAll() {
+  for (const f of fds.values()) { try { fs.closeSync(f); } catch {} }
+  fds.clear();
+}
+`;
+
+export interface RangeHasher {
+  /** SHA1s (20 bytes each) of pieces first … first + count - 1 of the concatenated `files`. */
+  hashRange(
+    files: readonly { path: string; length: number; offset: number }[],
+    pieceLength: number,
+    total: number,
+    first: number,
+    count: number,
+  ): Buffer;
+  /** Close the files it keeps open. */
+  closeAll(): void;
+}
+
+/** The worker's hashing core on this thread (with its own open files and scratch buffer). */
+export function rangeHasher(): RangeHasher {
+  const make = new Function(
+    'fs',
+    'crypto',
+    `'use strict';${HASH_RANGE_SOURCE}\nreturn { hashRange, closeAll };`,
+  );
+  return make(require('node:fs'), require('node:crypto')) as RangeHasher;
+}
+
+export const HASH_WORKER_SOURCE = `
+'use strict';
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const crypto = require('node:crypto');
+${HASH_RANGE_SOURCE}
+function runJob(m) {
+  const n = m.batches.length >> 1;
+  const step = () => {
+    if (Atomics.load(m.ctrl, 1) !== 0) return;
+    const b = Atomics.add(m.ctrl, 0, 1);
+    if (b >= n) return;
+    try {
+      const hashes = hashRange(m.files, m.pieceLength, m.total, m.batches[2 * b], m.batches[2 * b + 1]);
+      parentPort.postMessage({ job: m.job, batch: b, hashes });
+    } catch (err) {
+      Atomics.store(m.ctrl, 1, 1);
+      closeAll();
+      parentPort.postMessage({ job: m.job, batch: b, error: err.message, code: err.code, path: err.path });
+      return;
+    }
+    setImmediate(step);
+  };
+  step();
+}
 parentPort.on('message', (m) => {
+  if (m.op === 'job') return runJob(m);
   try {
     if (m.op === 'buffer') {
       const h = crypto.createHash('sha1').update(m.bytes).digest();
@@ -53,21 +127,12 @@ parentPort.on('message', (m) => {
       return;
     }
     if (m.op === 'pieces') {
-      if (scratch.length < m.pieceLength) scratch = Buffer.allocUnsafe(m.pieceLength);
-      const out = Buffer.allocUnsafe(20 * m.count);
-      for (let i = 0; i < m.count; i++) {
-        const start = (m.first + i) * m.pieceLength;
-        const len = Math.min(m.pieceLength, m.total - start);
-        readRange(m.files, start, len, scratch);
-        crypto.createHash('sha1').update(scratch.subarray(0, len)).digest().copy(out, 20 * i);
-      }
-      parentPort.postMessage({ id: m.id, hashes: out });
+      parentPort.postMessage({ id: m.id, hashes: hashRange(m.files, m.pieceLength, m.total, m.first, m.count) });
       return;
     }
-    if (m.op === 'close') { for (const f of fds.values()) fs.closeSync(f); fds.clear(); parentPort.postMessage({ id: m.id, hashes: Buffer.alloc(0) }); }
+    if (m.op === 'close') { closeAll(); parentPort.postMessage({ id: m.id, hashes: Buffer.alloc(0) }); }
   } catch (err) {
-    for (const f of fds.values()) { try { fs.closeSync(f); } catch {} }
-    fds.clear();
+    closeAll();
     parentPort.postMessage({ id: m.id, error: err.message, code: err.code, path: err.path });
   }
 });

@@ -12,7 +12,7 @@
  *   const { port } = await server.listen();  // announce URL: http://127.0.0.1:<port>/announce
  *   await server.close();
  */
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Observable, Subject } from 'rxjs';
 import type { AnnounceAnswer, AnnounceOutcome } from '../core/swarm-registry';
 import type { EventInput } from '../events/engine-event';
@@ -28,7 +28,7 @@ import {
   parseScrape,
 } from '../protocol/tracker-codec';
 import { parseAnnounceQuery } from '../protocol/announce-query';
-import { createHttpWire, WireReply, WireRequest } from './http-wire';
+import { createHttpWire, HttpWire, WireReply, WireRequest } from './http-wire';
 import { STORAGE_UNAVAILABLE, TrackerRegistry } from './registry';
 import { Traffic, TrafficCounts } from './traffic';
 
@@ -106,7 +106,6 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
     maxNumwant: opts.maxNumwant ?? 200,
   };
   let bound: AddressInfo | null = null;
-  const sockets = new Set<Socket>();
 
   const refuse = (reply: WireReply, reason: string, code: string, remote: string | undefined): void => {
     counts.rejected++;
@@ -205,7 +204,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
     }
   };
 
-  const server: Server = createHttpWire(
+  const server: HttpWire = createHttpWire(
     (req, reply) => {
       const failed = (err: unknown): void => {
         events.next({
@@ -231,11 +230,6 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
       onBadRequest: () => counts.rejected++,
     },
   );
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
-
   return {
     events$: events.asObservable(),
     rejected: () => counts.rejected,
@@ -260,7 +254,7 @@ export function createTrackerServer(opts: TrackerServerOptions): TrackerServer {
         events.complete();
         if (!server.listening) return resolve();
         server.close(() => resolve());
-        for (const s of sockets) s.destroy();
+        server.dropConnections();
       }),
   };
 }

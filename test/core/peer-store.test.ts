@@ -12,9 +12,10 @@ function rng(seed: number): () => number {
   };
 }
 
-const fields = (n: number, left: number | undefined): PeerFields => {
+/** Peer n's fields; `moved` gives it an address of the other family (a client that changed networks). */
+const fields = (n: number, left: number | undefined, moved = false): PeerFields => {
   const ip = ipToBytes(
-    n % 3 === 0 ? `2001:db8::${(n % 65535).toString(16)}` : `10.0.${(n >> 8) & 255}.${n & 255}`,
+    (n % 3 === 0) !== moved ? `2001:db8::${(n % 65535).toString(16)}` : `10.0.${(n >> 8) & 255}.${n & 255}`,
   )!;
   return {
     addr: ip.addr,
@@ -37,7 +38,7 @@ describe('packed peer store', () => {
     const random = rng(7);
     const store = new PeerStore(0);
     const swarms = ['aa', 'bb', 'cc', 'dd'].map((h) => store.addSwarm(h.repeat(20)));
-    const model = new Map<string, { s: number; n: number; left: number | undefined }>();
+    const model = new Map<string, { s: number; n: number; left: number | undefined; moved: boolean }>();
     for (let step = 0; step < 20_000; step++) {
       const s = swarms[Math.floor(random() * swarms.length)];
       const n = Math.floor(random() * 600);
@@ -49,25 +50,31 @@ describe('packed peer store', () => {
         model.delete(key);
       } else {
         const left = random() < 0.3 ? 0 : random() < 0.1 ? undefined : Math.floor(random() * 1e6);
-        if (rec >= 0) store.update(rec, fields(n, left), step);
-        else store.insert(s, id(n), fields(n, left), step);
-        model.set(key, { s, n, left });
+        const moved = random() < 0.1;
+        if (rec >= 0) store.update(rec, fields(n, left, moved), step);
+        else store.insert(s, id(n), fields(n, left, moved), step);
+        model.set(key, { s, n, left, moved });
       }
     }
     expect(store.peers).toBe(model.size);
     expect(store.seeders).toBe([...model.values()].filter((v) => v.left === 0).length);
-    for (const { s, n, left } of model.values()) {
+    for (const { s, n, left, moved } of model.values()) {
       const r = store.find(s, id(n));
       expect(r).toBeGreaterThanOrEqual(0);
       expect(store.left(r)).toBe(left);
+      const f = fields(n, left, moved);
+      expect(store.addr(r)).toEqual(f.addr);
+      expect(store.isV6(r)).toBe(f.v6);
+      expect(store.sameAddress(r, f.addr, f.v6)).toBe(true);
+      expect(store.isSeed(r)).toBe(left === 0);
       expect(store.port(r)).toBe(1 + (n % 60000));
       expect(store.peerId(r)).toEqual(id(n));
     }
     for (const s of swarms) {
-      const head = store.swarm(s);
-      expect(head.size).toBe([...model.values()].filter((v) => v.s === s).length);
-      const members = new Set(Array.from(head.members.subarray(0, head.size)));
-      expect(members.size).toBe(head.size);
+      const members = store.members(s);
+      expect(members.length).toBe([...model.values()].filter((v) => v.s === s).length);
+      expect(new Set(members).size).toBe(members.length);
+      for (const r of members) expect(store.swarmIndexOf(r)).toBe(s);
     }
   });
 
@@ -84,6 +91,27 @@ describe('packed peer store', () => {
     expect(pick(true, 0, -1).every((r) => !store.isSeed(r))).toBe(true);
     expect(pick(false, 6, -1).sort()).toEqual([recs[0], recs[3], recs[6]].sort());
     expect(pick(false, 4, -1)).toHaveLength(6);
+  });
+
+  it('writes the chosen peers as compact lists, IPv4 then IPv6, with their ids in that order', () => {
+    const store = new PeerStore(0);
+    const s = store.addSwarm('cd'.repeat(20));
+    const recs = Array.from({ length: 9 }, (_, n) => store.insert(s, id(n), fields(n, 50), 0));
+    const chosen: number[] = [];
+    store.pick(s, 5, false, 0, 0.3, recs[2], chosen);
+    const got = store.pickCompact(s, 5, false, 0, 0.3, recs[2], true);
+    const v4 = chosen.filter((r) => !store.isV6(r));
+    const v6 = chosen.filter((r) => store.isV6(r));
+    const compact = (r: number, n: number): Buffer => {
+      const b = Buffer.alloc(n + 2);
+      store.addr(r).copy(b, 0, 16 - n);
+      b.writeUInt16BE(store.port(r), n);
+      return b;
+    };
+    expect(got.peers4).toEqual(Buffer.concat(v4.map((r) => compact(r, 4))));
+    expect(got.peers6).toEqual(Buffer.concat(v6.map((r) => compact(r, 16))));
+    expect(got.peerIds).toEqual(Buffer.concat([...v4, ...v6].map((r) => store.peerId(r))));
+    expect(store.pickCompact(s, 5, false, 0, 0.3, recs[2], false).peerIds).toBeUndefined();
   });
 
   it('holds 50,000 peers in 1,000 swarms in under 100 bytes a peer', () => {

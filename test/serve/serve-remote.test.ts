@@ -86,6 +86,14 @@ describeWithTools(['transmission'], 'transmission-remote against rxtorrent serve
       /50 kB\/s/,
     );
 
+    // -er: the engine's policy changes, session-get says so, and the state keeps it for a restart
+    expect((await remote(port, '-er')).stdout).toMatch(/success/);
+    await serve.event(() => serve.events('EncryptionPolicyChanged').length === 1, 'policy changed');
+    expect(serve.events('EncryptionPolicyChanged')[0]).toMatchObject({ policy: 'required' });
+    expect(fields((await remote(port, '-si')).stdout).get('Encryption')).toMatch(/required/i);
+    const saved = JSON.parse(fs.readFileSync(path.join(data, '.rxtorrent', 'serve-state.json'), 'utf8'));
+    expect(saved.session.encryption).toBe('required');
+
     // -st
     const st = fields((await remote(port, '-st')).stdout);
     expect(st.get('Uploaded')).toBeDefined();

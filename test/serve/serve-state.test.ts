@@ -31,6 +31,7 @@ it('starts empty, and keeps paused torrents, hand-added ones and limits across a
   await s.addManual(B, 'beta.bin', Buffer.from('d4:infodee'), false);
   await s.setLimits(A, 'alpha.iso', { downloadLimit: 50_000 });
   await s.setSessionLimits({ uploadLimit: 1_000_000 });
+  await s.setSessionEncryption('required');
 
   const again = await open();
   expect(again.isPaused(A)).toBe(true);
@@ -44,7 +45,7 @@ it('starts empty, and keeps paused torrents, hand-added ones and limits across a
   const manual = again.manual();
   expect(manual.map((m) => [m.infoHash, m.record.name])).toEqual([[B, 'beta.bin']]);
   expect((await manual[0].bytes()).toString()).toBe('d4:infodee');
-  expect(again.snapshot().session).toEqual({ uploadLimit: 1_000_000 });
+  expect(again.snapshot().session).toEqual({ uploadLimit: 1_000_000, encryption: 'required' });
   expect(events).toEqual([]);
   expect(fs.statSync(path.join(dir, STATE_FILE)).mode & 0o077).toBe(0);
 });
@@ -100,7 +101,7 @@ it('drops entries with a wrong shape one by one, keeping the good ones', async (
       ['d'.repeat(40)]: null,
     },
     removed: { [B]: { name: 'x', at: 'now' } },
-    session: { downloadLimit: 1.5, uploadLimit: 100 },
+    session: { downloadLimit: 1.5, uploadLimit: 100, encryption: 'sometimes' },
   });
   fs.writeFileSync(
     path.join(dir, STATE_FILE),
