@@ -29,7 +29,7 @@ import type { LookupOutcome } from '../core/dht-state';
 import type { EventInput } from '../events/engine-event';
 import type { PeerAddress } from '../protocol/tracker-codec';
 import { DEFAULT_DHT_BOOTSTRAP, HostPort, dhtDisabledByEnv } from '../cli/dht-options';
-import { defaultDhtStatePath } from '../storage/dht-state-file';
+import { defaultDhtStatePath, lockDhtState } from '../storage/dht-state-file';
 
 export interface EngineDhtOptions {
   /** UDP port (default: the engine's listen port, or any free port when that one is taken). */
@@ -79,6 +79,7 @@ export class EngineDht {
   private node?: DhtNode;
   private state: 'new' | 'starting' | 'running' | 'failed' | 'stopped' = 'new';
   private starting?: Promise<void>;
+  private unlock?: () => Promise<void>;
   private readonly tracked = new Map<string, Tracked>();
   private pings = 0;
   private readonly portsHeard = new Map<string, number>();
@@ -120,11 +121,14 @@ export class EngineDht {
     this.tracked.clear();
     await this.starting;
     await this.node?.stop();
+    await this.unlock?.().catch(() => undefined);
   }
 
   private async open(listenPort: number, bind?: string): Promise<void> {
     const env = this.o.env ?? process.env;
-    const stateFile = this.o.stateFile === undefined ? defaultDhtStatePath(env) : this.o.stateFile;
+    const stateFile = await this.claim(
+      this.o.stateFile === undefined ? defaultDhtStatePath(env) : this.o.stateFile,
+    );
     const open = async (port: number): Promise<DhtNode> => {
       const node = new DhtNode({
         random: () => this.host.random(),
@@ -161,6 +165,27 @@ export class EngineDht {
       return;
     }
     if (this.state === 'starting') this.state = 'running';
+  }
+
+  /** The state file, unless another engine (this process or another) runs with it: then none. */
+  private async claim(file: string | false): Promise<string | false> {
+    if (!file) return false;
+    try {
+      this.unlock = await lockDhtState(file);
+    } catch {
+      this.unlock = undefined; // an unwritable folder: the node says so when it cannot save either
+      return file;
+    }
+    if (this.unlock) return file;
+    this.host.emit({
+      category: 'dht',
+      type: 'DhtStateInUse',
+      level: 'info',
+      file,
+      message:
+        'another rxtorrent runs the DHT with this state file: this one uses a fresh node id and saves nothing',
+    });
+    return false;
   }
 
   /** A public torrent or magnet started (`on`) or stopped talking to peers. */

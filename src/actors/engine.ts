@@ -298,7 +298,6 @@ export class Engine {
       this.lsd?.stop(),
     ]);
     await this.dht?.stop(); // after the torrents: their last word is in the saved table
-
     for (const s of this.subs.values()) s.unsubscribe();
     if (this.ownPool) await this.pool.close();
     this.events.complete();

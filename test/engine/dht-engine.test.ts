@@ -169,6 +169,22 @@ test('the routing table is saved on stop and reloaded: a restart answers lookups
   expect(found).toContain('127.0.0.1:7777');
 });
 
+test('two engines with one state file: the second runs with a fresh id and leaves the file alone', async () => {
+  const stateFile = path.join(tmp.dir, 'shared-dht.json');
+  const first = await engine('shared1', { stateFile });
+  const second = await engine('shared2', { stateFile });
+  expect(second.events).toContainEqual(expect.objectContaining({ type: 'DhtStateInUse', file: stateFile }));
+  expect(first.events.some((ev) => ev.type === 'DhtStateInUse')).toBe(false);
+  expect(second.e.dhtStats()?.id).not.toBe(first.e.dhtStats()?.id);
+  await second.e.stop();
+  expect(fs.existsSync(stateFile)).toBe(false);
+  await first.e.stop();
+  expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).id).toBe(
+    first.events.find((ev) => ev.type === 'DhtStarted')?.id,
+  );
+  expect(fs.existsSync(`${stateFile}.lock`)).toBe(false);
+});
+
 test('a private torrent never reaches the DHT (BEP 27)', async () => {
   const f = fixture('d2', 256 * 1024, { private: true });
   const seeder = await engine('private');
