@@ -292,7 +292,7 @@ export class Torrent {
       this.actor.send({ type: 'Tick' });
     if (now - this.lastChoke >= CHOKE_INTERVAL_MS) {
       this.lastChoke = now;
-      this.perform({ type: 'Choke', round: true });
+      if (this.logic.peers.size > 0) this.perform({ type: 'Choke', round: true }); // nobody to choke
     }
     if (now - this.lastResumeSave >= (this.o.resumeIntervalMs ?? 5_000)) {
       this.lastResumeSave = now;
