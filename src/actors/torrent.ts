@@ -101,6 +101,7 @@ export class Torrent {
       upBucket: svc.upBucket,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
+      dht: o.meta.private ? undefined : svc.dht, // BEP 27
       extensions: (key) =>
         ourExtensions({
           port: svc.port,
