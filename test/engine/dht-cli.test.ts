@@ -10,8 +10,8 @@ import { DhtNode } from '../../src/actors/dht-node';
 import { parseMetainfo } from '../../src/protocol/metainfo';
 import { BtDhtProcess } from '../support/bittorrent-dht-process';
 import { until } from '../support/child-process';
-import { LoopbackDht, startLoopbackDht } from '../support/loopback-dht';
-import { PeerProcess, startPeer } from '../support/peer-process';
+import { LoopbackDht, announcedInDht, dhtOnEnv, startLoopbackDht } from '../support/loopback-dht';
+import { startPeer } from '../support/peer-process';
 import { writeSingleFileTorrent } from '../support/raw-peer';
 import { pseudoRandomBytes } from '../support/run-cli';
 import { makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
@@ -32,9 +32,7 @@ afterEach(async () => {
 });
 
 /** The environment of a process that runs the DHT: on, with its state file in the test's folder. */
-function dhtEnv(name: string): NodeJS.ProcessEnv {
-  return { RXTORRENT_NO_DHT: '0', XDG_STATE_HOME: subDir(lab.dir, `state-${name}`) };
-}
+const dhtEnv = (name: string): NodeJS.ProcessEnv => dhtOnEnv(subDir(lab.dir, `state-${name}`));
 
 /** A torrent with no tracker at all, its data in `<root>/seed`. */
 function trackerless(name: string, size: number, opts: { private?: boolean } = {}) {
@@ -50,15 +48,7 @@ function magnet(hex: string): string {
 }
 
 /** Resolves once `p` has announced `hex` to at least one DHT node. */
-function announced(p: PeerProcess, hex: string): Promise<unknown> {
-  return until(
-    `${p.name} to announce in the DHT`,
-    () =>
-      p.events('DhtLookupDone').find((e) => e.torrent === hex && Number(e.announced) > 0) ??
-      (p.hasExited() ? Promise.reject(new Error(`${p.name} exited\n${p.stderr()}`)) : undefined),
-    30_000,
-  );
-}
+const announced = announcedInDht;
 
 async function asker(bootstrap: { host: string; port: number }[]): Promise<DhtNode> {
   const n = new DhtNode({ host: '127.0.0.1', bootstrap });

@@ -7,9 +7,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sameTree, until } from '../support/child-process';
+import { sameTree } from '../support/child-process';
 import { startPeer } from '../support/peer-process';
-import { startLoopbackDht } from '../support/loopback-dht';
+import { announcedInDht, dhtOnEnv, startLoopbackDht } from '../support/loopback-dht';
 import { describeWithTools } from '../support/real-clients';
 import { ServeProcess, startServe } from '../support/serve-process';
 import { makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
@@ -206,10 +206,7 @@ it('torrent-add with a magnet link: downloading metadata, then the torrent downl
 it('with the DHT on, session-get says dht-enabled and a bare magnet link (no tr=, no x.pe) downloads through it', async () => {
   const net = await startLoopbackDht(4);
   try {
-    const dhtEnv = (who: string): NodeJS.ProcessEnv => ({
-      RXTORRENT_NO_DHT: '0',
-      XDG_STATE_HOME: subDir(lab.dir, `dht-state-${who}`),
-    });
+    const dhtEnv = (who: string): NodeJS.ProcessEnv => dhtOnEnv(subDir(lab.dir, `dht-state-${who}`));
     const boot = ['--dht-bootstrap', net.bootstrapArg];
     const t = await makeTorrent(lab.dir, 'dhtmag', { file: 900_000 }, lab.trackerAddr, 67);
     const seeder = lab.track(
@@ -221,12 +218,7 @@ it('with the DHT on, session-get says dht-enabled and a bare magnet link (no tr=
       }),
     );
     const meta = parseMetainfo(fs.readFileSync(t.torrent));
-    await until(
-      'the seeder to announce in the DHT',
-      () =>
-        seeder.events('DhtLookupDone').find((e) => e.torrent === meta.infoHashHex && Number(e.announced) > 0),
-      30_000,
-    );
+    await announcedInDht(seeder, meta.infoHashHex);
     const store = subDir(lab.dir, 'dhtmag-store');
     const data = subDir(lab.dir, 'dhtmag-data');
     const serve = lab.track(

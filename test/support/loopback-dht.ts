@@ -4,6 +4,8 @@
  */
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { DhtNode } from '../../src/actors/dht-node';
+import { EngineEvent } from '../../src/events/engine-event';
+import { until } from './child-process';
 
 export interface LoopbackDht {
   nodes: DhtNode[];
@@ -42,4 +44,23 @@ export async function startLoopbackDht(count = 4): Promise<LoopbackDht> {
     await Promise.all(nodes.map((n) => n.stop()));
     throw err;
   }
+}
+
+/** The environment of a CLI process that runs the DHT: on, with its state file under `stateDir`. */
+export function dhtOnEnv(stateDir: string): NodeJS.ProcessEnv {
+  return { RXTORRENT_NO_DHT: '0', XDG_STATE_HOME: stateDir };
+}
+
+/** Resolves once a CLI process (its `--events` log) has announced `infoHashHex` in the DHT. */
+export function announcedInDht(
+  p: { name: string; events(type?: string): EngineEvent[]; hasExited(): boolean; stderr(): string },
+  infoHashHex: string,
+): Promise<unknown> {
+  return until(
+    `${p.name} to announce in the DHT`,
+    () =>
+      p.events('DhtLookupDone').find((e) => e.torrent === infoHashHex && Number(e.announced) > 0) ??
+      (p.hasExited() ? Promise.reject(new Error(`${p.name} exited\n${p.stderr()}`)) : undefined),
+    30_000,
+  );
 }
