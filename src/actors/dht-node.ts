@@ -71,6 +71,12 @@ export interface DhtNodeStats extends DhtStats {
 
 const RESOLVE_TIMEOUT_MS = 5000;
 
+interface AnnounceSpec {
+  port: number;
+  /** BEP 5 `implied_port`: peers should use the port our datagrams come from. */
+  impliedPort?: boolean;
+}
+
 interface Waiter {
   peers?: (p: PeerAddress[]) => void;
   done: (o: LookupOutcome) => void;
@@ -117,13 +123,20 @@ export class DhtNode {
     return this.socket?.address();
   }
 
-  /** Peers for `infoHash`, in batches as nodes answer; completes when the lookup ends. Unsubscribe to cancel. */
-  getPeers(infoHash: Buffer): Observable<PeerAddress[]> {
+  /**
+   * Peers for `infoHash`, in batches as nodes answer; completes when the lookup ends. Unsubscribe to
+   * cancel. With `announce`, announces us to the closest nodes too; `done` hears how it went.
+   */
+  getPeers(
+    infoHash: Buffer,
+    o: { announce?: AnnounceSpec; done?: (r: LookupOutcome) => void } = {},
+  ): Observable<PeerAddress[]> {
     checkHash(infoHash);
+    const announce = o.announce && { port: o.announce.port, impliedPort: o.announce.impliedPort ?? false };
     return new Observable<PeerAddress[]>((sub) => {
       const id = this.lookup(
-        { method: 'get_peers', target: infoHash },
-        { peers: (p) => sub.next(p), done: () => sub.complete() },
+        { method: 'get_peers', target: infoHash, announce },
+        { peers: (p) => sub.next(p), done: (r) => (o.done?.(r), sub.complete()) },
       );
       if (id === undefined) {
         sub.error(new Error('DHT node is not running'));

@@ -41,6 +41,7 @@ import { PeerSource, addressKey } from '../core/peer-list';
 import { MagnetLink, parseMagnet } from '../protocol/magnet';
 import type { PeerAddress } from '../protocol/tracker-codec';
 import { LsdOptions, LsdService, lsdDisabled } from './lsd';
+import { EngineDht, EngineDhtOptions } from './engine-dht';
 
 export interface EngineOptions {
   /** Listen port for peers (0: any free port). */
@@ -63,6 +64,11 @@ export interface EngineOptions {
    * RXTORRENT_NO_LSD=1 in the environment turns it off whatever this says). Options are for tests.
    */
   lsd?: boolean | LsdOptions;
+  /**
+   * The DHT (BEP 5) for public torrents and magnets (default on; `--no-dht` sets false, and
+   * RXTORRENT_NO_DHT=1 in the environment turns it off whatever this says). See engine-dht.ts.
+   */
+  dht?: boolean | EngineDhtOptions;
   /** MSE/PE policy for new connections (`--encryption`; default 'preferred'). See `setEncryption`. */
   encryption?: EncryptionPolicy;
   /** Longest an incoming connection may take to say which torrent it wants, plain or encrypted, and
@@ -113,6 +119,7 @@ export class Engine {
   /** One timer for every torrent's one-second tick. */
   private beat: NodeJS.Timeout | undefined;
   private readonly lsd: LsdService | null;
+  private readonly dht: EngineDht | null;
 
   constructor(private readonly o: EngineOptions) {
     this.peerId = o.peerId ?? newPeerId();
@@ -158,6 +165,7 @@ export class Engine {
       this.refused(e.address, e.why);
     });
     this.lsd = this.startLsd(o.lsd ?? true);
+    this.dht = this.makeDht(o.dht ?? true);
   }
 
   /** The listen port (after `start()`). */
@@ -171,10 +179,12 @@ export class Engine {
       const now = this.clock();
       for (const t of this.byHash.values()) t.tick(now);
       for (const m of this.pending.values()) m.tick();
+      this.dht?.tick(now);
     }, 1000);
     this.beat.unref();
     this.emit({ category: 'peer', type: 'Listening', port: this.port, address: this.o.bind ?? '0.0.0.0' });
     await this.lsd?.start();
+    await this.dht?.start(this.port, this.o.bind);
   }
 
   /** Whether local service discovery runs (not turned off by option or RXTORRENT_NO_LSD). */
@@ -287,6 +297,7 @@ export class Engine {
       ...[...this.pending.values()].map((m) => m.remove()),
       this.lsd?.stop(),
     ]);
+    await this.dht?.stop(); // after the torrents: their last word is in the saved table
     for (const s of this.subs.values()) s.unsubscribe();
     if (this.ownPool) await this.pool.close();
     this.events.complete();
@@ -308,6 +319,7 @@ export class Engine {
       connect: (ip, port, infoHash, handshake) => this.crypto.dial(ip, port, infoHash, handshake),
       counted: (d) => (this.connections += d),
       localDiscovery: (infoHash, on) => this.localDiscovery(infoHash, on),
+      dht: this.dht?.hooks,
     };
   }
 
@@ -372,6 +384,7 @@ export class Engine {
 
   /** A public torrent started (`on`) or stopped talking to peers: announce it on the LAN, or stop. */
   private localDiscovery(infoHash: Buffer, on: boolean): void {
+    this.dht?.track(infoHash, on);
     if (!this.lsd || this.stopped) return;
     if (!on) return this.lsd.unregister(infoHash);
     if (this.port > 0) this.lsd.register(infoHash, this.port);
@@ -380,6 +393,32 @@ export class Engine {
   /** Addresses a discovery source found for an info-hash, to whatever serves it here. */
   private peersFor(infoHashHex: string, peers: PeerAddress[], source: PeerSource): void {
     (this.byHash.get(infoHashHex) ?? this.pending.get(infoHashHex))?.addPeers(peers, source);
+  }
+
+  // ------------------------------------------------------------------------------------------- DHT
+
+  /** Whether the DHT runs (on by default; off by option, RXTORRENT_NO_DHT, or a socket that failed). */
+  get dhtEnabled(): boolean {
+    return this.dht?.enabled ?? false;
+  }
+
+  /** The DHT node's figures (routing table, lookups, counters) while it runs. */
+  dhtStats(): ReturnType<EngineDht['stats']> {
+    return this.dht?.stats();
+  }
+
+  private makeDht(option: boolean | EngineDhtOptions): EngineDht | null {
+    if (option === false) return null;
+    return new EngineDht(
+      option === true ? {} : option,
+      {
+        emit: (e) => this.emit(e),
+        peersFound: (hex, peers) => this.peersFor(hex, peers, 'dht'),
+        listenPort: () => this.port,
+        random: this.random,
+      },
+      this.clock,
+    );
   }
 
   /**

@@ -102,6 +102,7 @@ export class MagnetFetcher {
       upBucket: svc.upBucket,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
+      dht: svc.dht,
       extensions: (key) => ourExtensions({ port: svc.port, reqq: MAX_QUEUED_REQUESTS, peerIp: ipOfKey(key) }),
     });
   }

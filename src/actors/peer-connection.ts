@@ -71,6 +71,8 @@ export interface PeerConnectionOptions {
   ourBitfield: () => BitSet;
   /** BEP 10: set its bit, offer these extensions, send this handshake (default: no BEP 10). */
   extensions?: PeerConfig['extensions'];
+  /** BEP 5: our DHT port (sets the bit; PORT is sent when the peer sets it too). Default: no DHT. */
+  dhtPort?: number;
   clock?: () => number;
   /** Most peer requests queued at once (default MAX_QUEUED_REQUESTS). */
   maxQueuedRequests?: number;
@@ -93,9 +95,9 @@ export interface PeerConnectionOptions {
 export const MAX_QUEUED_REQUESTS = 256;
 /** Without the metadata the piece count is unknown: allow the bitfield of the largest torrent we accept. */
 const METADATA_MODE_MAX_MESSAGE = 1 + Math.ceil(MAX_METADATA_SIZE / 20 / 8);
-/** Our reserved bytes: the fast extension always, BEP 10 when the connection has extensions. */
-function reservedFor(o: Pick<PeerConnectionOptions, 'extensions'>): Buffer {
-  return makeReserved({ fast: true, extensions: o.extensions !== undefined });
+/** Our reserved bytes: the fast extension always, BEP 10 when the connection has extensions, BEP 5 with a DHT port. */
+function reservedFor(o: Pick<PeerConnectionOptions, 'extensions' | 'dhtPort'>): Buffer {
+  return makeReserved({ fast: true, extensions: o.extensions !== undefined, dht: (o.dhtPort ?? 0) > 0 });
 }
 
 /** Bytes queued in the socket before we stop pulling more blocks to send. */
@@ -135,6 +137,7 @@ export class PeerConnection {
         maxQueuedRequests: o.maxQueuedRequests ?? MAX_QUEUED_REQUESTS,
         idleTimeoutMs: o.idleTimeoutMs ?? 180_000,
         extensions: o.extensions,
+        dhtPort: o.dhtPort,
       },
       this.clock(),
       o.handshakeTimeoutMs ?? 20_000,
@@ -162,7 +165,9 @@ export class PeerConnection {
    * The handshake a connection with these options sends: what a dialler passes as the MSE initial
    * payload, so that the bytes (reserved bits included) are the connection's own.
    */
-  static ourHandshake(o: Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions'>): Buffer {
+  static ourHandshake(
+    o: Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions' | 'dhtPort'>,
+  ): Buffer {
     return encodeHandshake({ infoHash: o.infoHash, peerId: o.peerId, reserved: reservedFor(o) });
   }
 

@@ -8,6 +8,8 @@
  * protocol (the connection's own actor).
  */
 import { PeerConnection, PeerConnectionOptions, PeerTransport } from './peer-connection';
+import type { PeerDhtHooks } from './torrent-options';
+import { ipOfKey } from '../core/peer-list';
 import { RateLimiter, TokenBucket, chainLimiters } from '../core/token-bucket';
 import type { TorrentIn } from '../core/torrent-transition';
 import type { BitSet, Handshake, PieceGeometry } from '../protocol/wire-codec';
@@ -32,6 +34,8 @@ export class TorrentConnections {
       upBucket?: RateLimiter;
       /** BEP 10 for the connection to `key` (its bit, our extensions and handshake). */
       extensions?: (key: string) => PeerConnectionOptions['extensions'];
+      /** BEP 5: our DHT port in the handshake and PORT; peers' PORT messages. */
+      dht?: PeerDhtHooks;
       inbox: (m: Extract<TorrentIn, { type: 'Peer' | 'Attached' }>) => void;
       counted: (delta: 1 | -1) => void;
     },
@@ -68,7 +72,13 @@ export class TorrentConnections {
     this.conns.get(key)?.close('replaced by a new connection', false);
     this.conns.set(key, conn);
     this.o.counted(1);
+    let portHeard = false;
     conn.events$.subscribe((event) => {
+      // One PORT per connection reaches the DHT: repeats cost the peer nothing and us a ping each.
+      if (event.type === 'PeerSentPort' && !portHeard) {
+        portHeard = true;
+        this.o.dht?.portMessage(ipOfKey(key), event.port);
+      }
       if (event.type === 'PeerClosed') {
         if (this.conns.get(key) === conn) this.conns.delete(key);
         this.o.counted(-1);
@@ -85,8 +95,11 @@ export class TorrentConnections {
   }
 
   /** What our handshake to `key` says: its connection, and `ourHandshake`, take it from here. */
-  private identity(key: string): Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions'> {
-    return { infoHash: this.o.infoHash, peerId: this.o.peerId, extensions: this.o.extensions?.(key) };
+  private identity(
+    key: string,
+  ): Pick<PeerConnectionOptions, 'infoHash' | 'peerId' | 'extensions' | 'dhtPort'> {
+    const { infoHash, peerId } = this.o;
+    return { infoHash, peerId, extensions: this.o.extensions?.(key), dhtPort: this.o.dht?.port() };
   }
 
   closeAll(reason: string): void {

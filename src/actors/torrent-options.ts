@@ -32,6 +32,16 @@ export interface TorrentServices {
   counted: (delta: 1 | -1) => void;
   /** A public torrent began (`on`) or stopped talking to peers: local service discovery (BEP 14). */
   localDiscovery?: (infoHash: Buffer, on: boolean) => void;
+  /** BEP 5 on peer connections (absent: no DHT; leave it out for a private torrent). */
+  dht?: PeerDhtHooks;
+}
+
+/** Our DHT node as peer connections see it: the port we send in PORT, and where a peer's PORT goes. */
+export interface PeerDhtHooks {
+  /** Our DHT node's UDP port; undefined while none runs (then no DHT bit, no PORT). */
+  port: () => number | undefined;
+  /** A peer at `ip` said its DHT node listens on UDP `port`. */
+  portMessage: (ip: string, port: number) => void;
 }
 
 export interface TorrentOptions {

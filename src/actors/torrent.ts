@@ -101,6 +101,7 @@ export class Torrent {
       upBucket: svc.upBucket,
       inbox: (m) => this.actor.send(m),
       counted: svc.counted,
+      dht: o.meta.private ? undefined : svc.dht, // BEP 27
       extensions: (key) =>
         ourExtensions({
           port: svc.port,
@@ -291,7 +292,7 @@ export class Torrent {
       this.actor.send({ type: 'Tick' });
     if (now - this.lastChoke >= CHOKE_INTERVAL_MS) {
       this.lastChoke = now;
-      this.perform({ type: 'Choke', round: true });
+      if (this.logic.peers.size > 0) this.perform({ type: 'Choke', round: true }); // nobody to choke
     }
     if (now - this.lastResumeSave >= (this.o.resumeIntervalMs ?? 5_000)) {
       this.lastResumeSave = now;

@@ -12,6 +12,7 @@ import { parseEncryptionPolicy } from '../actors/engine-encryption';
 import { ENCRYPTION_POLICIES } from '../protocol/mse-codec';
 import { TokenBucket, parseRate } from '../core/token-bucket';
 import { CliError } from './context';
+import { dhtSettings } from './dht-options';
 
 export interface NetworkFlags {
   port: string;
@@ -21,6 +22,10 @@ export interface NetworkFlags {
   /** False with `--no-lsd`. */
   lsd?: boolean;
   encryption?: string;
+  /** False with `--no-dht`. */
+  dht?: boolean;
+  dhtPort?: string;
+  dhtBootstrap?: readonly string[];
 }
 
 /** Adds the shared flags, with `defaultPort` for `-p`. */
@@ -38,6 +43,13 @@ export function addNetworkOptions(cmd: Command, defaultPort: string): Command {
       )
         .choices(ENCRYPTION_POLICIES)
         .default('preferred'),
+    )
+    .option('--no-dht', 'no DHT (BEP 5; also off with RXTORRENT_NO_DHT=1; never used for private torrents)')
+    .option('--dht-port <port>', 'UDP port of the DHT node (default: the peer port)')
+    .option(
+      '--dht-bootstrap <host:port>',
+      'join the DHT through this node (repeatable; replaces the public routers)',
+      (v: string, prev: string[] = []) => [...prev, v],
     );
 }
 
@@ -50,8 +62,26 @@ export function engineOptions(f: NetworkFlags, extra: Partial<EngineOptions> = {
     upBucket: new TokenBucket(rateOption(f.maxUp, '--max-up')),
     lsd: f.lsd !== false,
     encryption: parseEncryptionPolicy(f.encryption ?? 'preferred'),
+    dht: dhtOption(f, process.env),
     ...extra,
   };
+}
+
+/** `--no-dht`, `--dht-port`, `--dht-bootstrap` and RXTORRENT_NO_DHT: the engine's `dht` option. */
+export function dhtOption(f: NetworkFlags, env: NodeJS.ProcessEnv): EngineOptions['dht'] {
+  try {
+    const s = dhtSettings(f, env, 0);
+    if (!s.enabled) return false;
+    // No --dht-port: the engine's listen port, known once it listens.
+    return {
+      port: f.dhtPort === undefined ? undefined : s.port,
+      bootstrap: s.bootstrap,
+      stateFile: s.stateFile,
+      env,
+    };
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}`, 2);
+  }
 }
 
 export function rateOption(v: string | undefined, name: string): number {

@@ -111,17 +111,22 @@ async function runPeer(ctx: CliContext, mode: 'seed' | 'leech', o: PeerOptions):
   } catch (err) {
     throw new CliError((err as Error).message, 2);
   }
+  // One engine with one torrent: the same engine `serve` runs with many (flags checked before any reading).
+  const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
   const link = isMagnet(o.file) ? magnetArgument(o.file, mode) : undefined;
   const loaded = link ? undefined : await loadTorrent(ctx, o.file);
   const trackers = [...extraTiers, ...(loaded?.meta.announceList ?? [])].filter((t) =>
     t.some((u) => /^(https?|udp):/i.test(u)),
   );
-  // One engine with one torrent: the same engine `serve` runs with many.
-  const engineOpts = engineOptions(o, { maxConnections: maxPeers + 10 });
   const lsd = engineOpts.lsd !== false && !lsdDisabled(ctx.env);
-  if (trackers.length + peers.length + (link ? link.trackers.length + link.peers.length : 0) === 0 && !lsd) {
+  const dht = engineOpts.dht !== false && !loaded?.meta.private;
+  if (
+    trackers.length + peers.length + (link ? link.trackers.length + link.peers.length : 0) === 0 &&
+    !lsd &&
+    !dht
+  ) {
     throw new CliError(
-      'no tracker: give -t HOST (or --peer HOST:PORT), create the torrent with -t, or leave local discovery on (it is off: --no-lsd or RXTORRENT_NO_LSD)',
+      'no tracker: give -t HOST (or --peer HOST:PORT), create the torrent with -t, or leave local discovery and the DHT on (--no-lsd / RXTORRENT_NO_LSD, --no-dht / RXTORRENT_NO_DHT turn them off; private torrents use neither)',
       2,
     );
   }
@@ -334,6 +339,9 @@ function notice(e: EventInput): string | undefined {
       return `no peers left (${String(e.have)}/${String(e.pieces)} pieces kept); waiting for peers`;
     case 'PeersReturned':
       return `peer ${String(e.peer)} connected; downloading again`;
+    case 'DhtBootstrapFailed':
+    case 'DhtUnavailable':
+      return String(e.message);
     default:
       return undefined;
   }

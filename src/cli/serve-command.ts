@@ -131,7 +131,7 @@ async function runServe(ctx: CliContext, o: ServeFlags): Promise<void> {
               engine.setEncryption(policy);
               state.setSessionEncryption(policy).catch(() => undefined); // StateSaveFailed says why
             },
-            dhtEnabled: () => false,
+            dhtEnabled: () => engine.dhtEnabled,
             pexEnabled: () => true,
             lpdEnabled: () => engine.lsdEnabled,
           },

@@ -21,6 +21,7 @@ import {
   Handshake,
   PieceGeometry,
   WireMessage,
+  supportsDht,
   supportsExtensions,
   supportsFast,
   validateMessage,
@@ -109,6 +110,8 @@ export interface PeerConfig {
    * empty for a private torrent) and our extended handshake's payload, built when it is sent.
    */
   extensions?: { local: ReadonlyMap<string, number>; handshake: () => Buffer };
+  /** BEP 5: our DHT node's UDP port, sent in a PORT message when both sides set the DHT bit. */
+  dhtPort?: number;
 }
 
 export const KEEPALIVE_MS = 90_000;
@@ -311,6 +314,9 @@ function onHandshake(out: Out, h: Handshake): void {
   else if (bits && !bits.isEmpty()) out.write({ type: 'Bitfield', bits: bits.toBuffer() });
   const ext = s.config.extensions;
   if (s.extensions && ext) out.write({ type: 'Extended', id: 0, payload: ext.handshake() });
+  const dhtPort = s.config.dhtPort;
+  if (dhtPort && supportsDht(h.reserved) && supportsDht(s.config.reserved))
+    out.write({ type: 'Port', port: dhtPort });
 }
 
 /** Without the metadata (a magnet's connection) only these mean something; HAVE, BITFIELD… are dropped. */

@@ -36,6 +36,7 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
         extensions: e.extensions,
         outgoing: conn.outgoing,
         encryption: conn.encryption,
+        source: t.peerList.get(key)?.source,
       });
       if (t.peersLost) {
         t.peersLost = false;

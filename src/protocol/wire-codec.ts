@@ -217,12 +217,15 @@ export class WireError extends Error {
 /** Reserved-byte masks: `[byte index, bit]`. */
 export const RESERVED_EXTENSIONS: readonly [number, number] = [5, 0x10];
 export const RESERVED_FAST: readonly [number, number] = [7, 0x04];
+/** BEP 5: we run a DHT node (and send PORT when the peer does too). */
+export const RESERVED_DHT: readonly [number, number] = [7, 0x01];
 
 /** Builds the 8 reserved bytes for the extensions we offer. */
-export function makeReserved(opts: { fast?: boolean; extensions?: boolean } = {}): Buffer {
+export function makeReserved(opts: { fast?: boolean; extensions?: boolean; dht?: boolean } = {}): Buffer {
   const r = Buffer.alloc(8);
   if (opts.fast) r[RESERVED_FAST[0]] |= RESERVED_FAST[1];
   if (opts.extensions) r[RESERVED_EXTENSIONS[0]] |= RESERVED_EXTENSIONS[1];
+  if (opts.dht) r[RESERVED_DHT[0]] |= RESERVED_DHT[1];
   return r;
 }
 
@@ -233,6 +236,9 @@ export const supportsFast = (reserved: Buffer): boolean =>
 /** BEP 10 bit (byte 5, 0x10). */
 export const supportsExtensions = (reserved: Buffer): boolean =>
   (reserved[RESERVED_EXTENSIONS[0]] & RESERVED_EXTENSIONS[1]) !== 0;
+
+/** BEP 5 bit (byte 7, 0x01). */
+export const supportsDht = (reserved: Buffer): boolean => (reserved[RESERVED_DHT[0]] & RESERVED_DHT[1]) !== 0;
 
 // --------------------------------------------------------------------------------------------- handshake
 

@@ -79,3 +79,41 @@ export async function saveDhtState(file: string, state: DhtSaved, now = new Date
   };
   await writeFileAtomic(file, Buffer.from(JSON.stringify(doc)));
 }
+
+/**
+ * Claims `file` for this engine through `file.lock` (our pid, created exclusively): two nodes with one
+ * id would confuse the DHT, so while a live process (this one included) holds it, the answer is
+ * undefined and the caller runs without the file. A lock left by a process that is gone is taken over.
+ * Resolves with the release function.
+ */
+export async function lockDhtState(
+  file: string,
+  pid = process.pid,
+): Promise<(() => Promise<void>) | undefined> {
+  const lock = `${file}.lock`;
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(lock, String(pid), { flag: 'wx', mode: 0o600 });
+      return async () => {
+        const holder = await fs.readFile(lock, 'utf8').catch(() => '');
+        if (holder === String(pid)) await fs.rm(lock, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await fs.readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) return undefined;
+      await fs.rm(lock, { force: true }); // stale: its process is gone
+    }
+  }
+  return undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -230,13 +230,21 @@ describe('DHT node on loopback', () => {
     const seen = events(node);
     const flooder = await client();
     let answered = 0;
+    const started = Date.now();
+    let lastAnswer = started;
     await Promise.all(
       Array.from({ length: 400 }, () =>
-        flooder.query({ method: 'ping', id: ID }, addr(node), 1500).then((r) => r && answered++),
+        flooder.query({ method: 'ping', id: ID }, addr(node), 1500).then((r) => {
+          if (!r) return;
+          answered++;
+          lastAnswer = Date.now();
+        }),
       ),
     );
     expect(answered).toBeGreaterThanOrEqual(40);
-    expect(answered).toBeLessThanOrEqual(80);
+    // The burst (50) and what the rate (20/s) refilled while the flood lasted: on a loaded machine the
+    // 400 datagrams take longer to arrive, so the bound follows the time they took.
+    expect(answered).toBeLessThanOrEqual(50 + Math.ceil((20 * (lastAnswer - started)) / 1000) + 10);
     expect(seen.filter((e) => e.type === 'DhtQueriesLimited')).toHaveLength(1);
     const other = await client();
     expect((await other.query({ method: 'ping', id: ID }, addr(node)))?.y).toBe('r');

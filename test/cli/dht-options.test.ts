@@ -4,6 +4,9 @@ import {
   dhtSettings,
   parseHostPort,
 } from '../../src/cli/dht-options';
+import { CliError } from '../../src/cli/context';
+import { dhtOption } from '../../src/cli/network-options';
+import { runCli } from '../support/run-cli';
 
 const ENV = { XDG_STATE_HOME: '/state' };
 
@@ -55,4 +58,55 @@ describe('DHT settings', () => {
     for (const bad of ['router', 'a:0', 'a:65536', '::1:5', 'a b:1', ':1', '[zz]:1'])
       expect(() => parseHostPort(bad)).toThrow(/host:port/);
   });
+});
+
+describe("the shared flags' engine option", () => {
+  test('no --dht-port leaves the port to the engine (its listen port); the env goes along', () => {
+    expect(dhtOption({ port: '6881' }, ENV)).toEqual({
+      port: undefined,
+      bootstrap: DEFAULT_DHT_BOOTSTRAP,
+      stateFile: '/state/rxtorrent/dht.json',
+      env: ENV,
+    });
+    expect(dhtOption({ port: '0', dhtPort: '7000', dhtBootstrap: ['127.0.0.1:6000'] }, ENV)).toMatchObject({
+      port: 7000,
+      bootstrap: [{ host: '127.0.0.1', port: 6000 }],
+    });
+  });
+
+  test('--no-dht and RXTORRENT_NO_DHT give false', () => {
+    expect(dhtOption({ port: '0', dht: false }, ENV)).toBe(false);
+    expect(dhtOption({ port: '0' }, { ...ENV, RXTORRENT_NO_DHT: '1' })).toBe(false);
+  });
+
+  test('bad values are usage errors (exit 2) naming the flag', () => {
+    for (const [flags, re] of [
+      [{ dhtPort: '70000' }, /--dht-port/],
+      [{ dhtPort: 'x' }, /--dht-port/],
+      [{ dhtBootstrap: ['nope'] }, /host:port/],
+      [{ dhtBootstrap: ['[::1]:0'] }, /host:port/],
+    ] as const) {
+      let err: unknown;
+      try {
+        dhtOption({ port: '0', ...flags }, ENV);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CliError);
+      expect((err as CliError).exitCode).toBe(2);
+      expect((err as Error).message).toMatch(re);
+    }
+  });
+});
+
+test('the CLI refuses a bad --dht-port or --dht-bootstrap before it starts anything', async () => {
+  const env = { RXTORRENT_NO_DHT: '0' }; // (with it off, the DHT flags are not looked at)
+  const r = await runCli(['seed', '-f', 'nothing.torrent', '-p', '0', '--dht-port', '70000'], { env });
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/--dht-port must be an integer/);
+  const b = await runCli(['leech', '-f', 'nothing.torrent', '-p', '0', '--dht-bootstrap', 'router'], {
+    env,
+  });
+  expect(b.code).toBe(2);
+  expect(b.stderr).toMatch(/want host:port/);
 });

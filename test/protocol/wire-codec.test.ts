@@ -10,6 +10,7 @@ import {
   HANDSHAKE_LENGTH,
   makeReserved,
   PieceGeometry,
+  supportsDht,
   supportsExtensions,
   supportsFast,
   validateMessage,
@@ -188,6 +189,9 @@ describe('handshake', () => {
     expect(supportsExtensions(makeReserved({ extensions: true }))).toBe(true);
     expect(supportsFast(makeReserved({ extensions: true }))).toBe(false);
     expect(supportsFast(Buffer.from('ffffffffffffff04', 'hex'))).toBe(true);
+    expect(makeReserved({ fast: true, dht: true })).toEqual(hex('0000000000000005'));
+    expect(supportsDht(makeReserved({ dht: true }))).toBe(true);
+    expect(supportsDht(makeReserved({ fast: true, extensions: true }))).toBe(false);
   });
 
   it('typed errors for bad handshakes', () => {

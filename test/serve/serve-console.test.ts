@@ -89,6 +89,7 @@ it('a failing torrent shows its error; the others keep running', async () => {
   const serve = lab.track(await startServe('fail', { store, data }));
   await serve.event((e) => e.type === 'StoreTorrentUnusable', 'the broken torrent reported');
   await serve.event((e) => e.type === 'TorrentFailed', 'the blocked torrent failing');
+  await serve.event(() => serve.events('CheckFinished').length >= 1, 'the good torrent checked');
   const list = await serve.command('list', /fail-good/);
   expect(list).toMatch(/broken\s+error\s+.*not a valid torrent/);
   expect(list).toMatch(/fail-blocked\.bin\s+error/);

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sameTree } from '../support/child-process';
 import { startPeer } from '../support/peer-process';
+import { announcedInDht, dhtOnEnv, startLoopbackDht } from '../support/loopback-dht';
 import { describeWithTools } from '../support/real-clients';
 import { ServeProcess, startServe } from '../support/serve-process';
 import { makeTorrent, subDir, useSwarmLab } from '../support/swarm-fixtures';
@@ -200,4 +201,44 @@ it('torrent-add with a magnet link: downloading metadata, then the torrent downl
   );
   expect(await again.command('list', /mag\.bin/)).toMatch(/mag\.bin\s+seeding\s+100\.0%/);
   expect(await again.stop()).toBe(0);
+});
+
+it('with the DHT on, session-get says dht-enabled and a bare magnet link (no tr=, no x.pe) downloads through it', async () => {
+  const net = await startLoopbackDht(4);
+  try {
+    const dhtEnv = (who: string): NodeJS.ProcessEnv => dhtOnEnv(subDir(lab.dir, `dht-state-${who}`));
+    const boot = ['--dht-bootstrap', net.bootstrapArg];
+    const t = await makeTorrent(lab.dir, 'dhtmag', { file: 900_000 }, lab.trackerAddr, 67);
+    const seeder = lab.track(
+      await startPeer('seed', 'dhtmag-seed', {
+        torrent: t.torrent,
+        dir: t.seedDir,
+        extra: boot,
+        env: dhtEnv('s'),
+      }),
+    );
+    const meta = parseMetainfo(fs.readFileSync(t.torrent));
+    await announcedInDht(seeder, meta.infoHashHex);
+    const store = subDir(lab.dir, 'dhtmag-store');
+    const data = subDir(lab.dir, 'dhtmag-data');
+    const serve = lab.track(
+      await startServe('dhtmag', { store, data, extra: ['--no-console', ...boot], env: dhtEnv('serve') }),
+    );
+    const rpc = new RpcClient(serve.rpcPort);
+    expect((await rpc.call('session-get')).arguments['dht-enabled']).toBe(true);
+    expect(
+      (await rpc.call('torrent-add', { filename: `magnet:?xt=urn:btih:${meta.infoHashHex}` })).result,
+    ).toBe('success');
+    await serve.event(
+      (e) => e.type === 'DownloadCompleted' && e.torrent === meta.infoHashHex,
+      'the magnet torrent downloaded',
+      60_000,
+    );
+    expect(sameTree(path.join(data, 'dhtmag.bin'), t.source)).toBe(true);
+    expect(serve.events('PeerConnected')).toContainEqual(expect.objectContaining({ source: 'dht' }));
+    expect(await serve.stop()).toBe(0);
+    await seeder.stop();
+  } finally {
+    await net.stop();
+  }
 });

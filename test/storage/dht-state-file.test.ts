@@ -5,6 +5,7 @@ import {
   DhtStateError,
   defaultDhtStatePath,
   loadDhtState,
+  lockDhtState,
   saveDhtState,
 } from '../../src/storage/dht-state-file';
 
@@ -50,5 +51,39 @@ describe('DHT state file', () => {
     expect((await loadDhtState(file))?.nodes).toEqual(NODES);
     fs.writeFileSync(file, Buffer.alloc(2 * 1024 * 1024, 0x20));
     await expect(loadDhtState(file)).rejects.toThrow(/too large/);
+  });
+});
+
+describe('DHT state file lock', () => {
+  test('one holder at a time; released, it can be taken again', async () => {
+    const file = path.join(dir, 'x', 'dht.json');
+    const release = await lockDhtState(file);
+    expect(release).toBeDefined();
+    expect(await lockDhtState(file)).toBeUndefined(); // this process holds it
+    await release?.();
+    expect(fs.existsSync(`${file}.lock`)).toBe(false);
+    const again = await lockDhtState(file);
+    expect(again).toBeDefined();
+    await again?.();
+  });
+
+  test('a lock left by a process that is gone is taken over; garbage in it too', async () => {
+    const file = path.join(dir, 'dht.json');
+    for (const left of ['2147483646', 'not a pid', '']) {
+      fs.writeFileSync(`${file}.lock`, left);
+      const release = await lockDhtState(file);
+      expect(release).toBeDefined();
+      expect(fs.readFileSync(`${file}.lock`, 'utf8')).toBe(String(process.pid));
+      await release?.();
+    }
+  });
+
+  test("release leaves another holder's lock in place", async () => {
+    const file = path.join(dir, 'dht.json');
+    const release = await lockDhtState(file);
+    fs.writeFileSync(`${file}.lock`, '1'); // taken over meanwhile (pid 1 is alive)
+    await release?.();
+    expect(fs.readFileSync(`${file}.lock`, 'utf8')).toBe('1');
+    expect(await lockDhtState(file)).toBeUndefined();
   });
 });

@@ -36,6 +36,8 @@ export interface PeerSpec {
   pty?: boolean;
   /** Execute the bin itself (its shebang's Node flags apply), not `node bin/rxtorrent.js`. */
   viaBin?: boolean;
+  /** Environment on top of ours (not with `pty`). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startPeer(mode: 'seed' | 'leech', name: string, spec: PeerSpec): Promise<PeerProcess> {
@@ -58,7 +60,10 @@ export async function startPeer(mode: 'seed' | 'leech', name: string, spec: Peer
   for (const p of spec.peers ?? []) args.push('--peer', p);
   if (spec.exitOnDone) args.push('--exit-on-done');
   args.push(...(spec.extra ?? []));
-  const w = watch(spec.pty ? startCliInPty(args) : startCli(args, { viaBin: spec.viaBin }), name);
+  const w = watch(
+    spec.pty ? startCliInPty(args) : startCli(args, { viaBin: spec.viaBin, env: spec.env }),
+    name,
+  );
   const proc: PeerProcess = {
     ...w,
     port: 0,

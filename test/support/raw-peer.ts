@@ -99,12 +99,11 @@ export class RawPeer {
     return this.write(Buffer.concat(messages.map((m) => encodeMessage(m))));
   }
 
-  handshake(infoHash: Buffer, opts: { fast?: boolean; peerId?: Buffer } = {}): boolean {
+  handshake(infoHash: Buffer, opts: { fast?: boolean; dht?: boolean; peerId?: Buffer } = {}): boolean {
     const peerId =
       opts.peerId ?? Buffer.from(`-RP0001-${Math.random().toString(36).slice(2, 14).padEnd(12, '0')}`);
-    return this.write(
-      encodeHandshake({ infoHash, peerId, reserved: makeReserved({ fast: opts.fast ?? false }) }),
-    );
+    const reserved = makeReserved({ fast: opts.fast ?? false, dht: opts.dht });
+    return this.write(encodeHandshake({ infoHash, peerId, reserved }));
   }
 
   /** Stop reading: replies pile up in the other side's send buffer (for flood tests). */
@@ -271,6 +270,7 @@ export function writeSingleFileTorrent(
   data: Buffer,
   pieceLength: number,
   seedDir?: string,
+  opts: { private?: boolean } = {},
 ): { torrentFile: string; torrent: RawTorrent } {
   if (seedDir !== undefined) {
     fs.mkdirSync(path.join(dir, seedDir), { recursive: true });
@@ -282,6 +282,7 @@ export function writeSingleFileTorrent(
     pieces: pieceHashes(data, pieceLength),
     files: [{ path: [name], length: data.length }],
     multiFile: false,
+    private: opts.private,
   });
   const torrentFile = path.join(dir, `${file}.torrent`);
   fs.writeFileSync(torrentFile, bytes);

@@ -27,6 +27,8 @@ export interface ServeSpec {
   /** Folder for the event log; default the data folder's parent. */
   logDir?: string;
   extra?: string[];
+  /** Added to the child's environment (e.g. `RXTORRENT_NO_DHT: '0'` with a loopback DHT). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startServe(name: string, spec: ServeSpec): Promise<ServeProcess> {
@@ -49,7 +51,7 @@ export async function startServe(name: string, spec: ServeSpec): Promise<ServePr
     '2',
     ...(spec.extra ?? []),
   ];
-  const w = watch(startCli(args), name);
+  const w = watch(startCli(args, { env: spec.env }), name);
   const events = (type?: string): EngineEvent[] =>
     readEvents(eventsFile).filter((e) => type === undefined || e.type === type);
   const proc: ServeProcess = {
