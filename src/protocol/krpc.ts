@@ -42,7 +42,7 @@ import {
   decodeCompactPeers,
   decodeCompactPeers6,
   writeIpv6,
-} from './tracker-codec';
+} from './compact-peers';
 
 export const NODE_ID_LENGTH = 20;
 /** Largest datagram we decode. Real messages fit one Ethernet frame; 8 KiB leaves room for long `values`. */
