@@ -2,8 +2,8 @@
  * Swarm availability for the piece picker: how many peers have each piece, and the missing pieces
  * kept in rarest-first order.
  *
- * Owns: the refcounts fed by HAVE / BITFIELD / HAVE ALL and peer loss, which pieces we have, and the
- * permutation of missing pieces sorted by availability with random order among equals (libtorrent's
+ * Owns: the refcounts fed by HAVE / BITFIELD / HAVE ALL and peer loss, the flags of pieces we have
+ * (set by the picker), and the permutation of missing pieces sorted by availability with random order among equals (libtorrent's
  * trick): buckets over one array, so a HAVE moves one piece across one bucket boundary in O(1) and a
  * rarest-first scan reads `order` from the front. Does not own: blocks, pieces in progress or the
  * picking policy (piece-picker.ts).

@@ -1,8 +1,8 @@
 /**
  * The piece picker: which 16 KiB blocks to ask a peer for next.
  *
- * Owns: per-block state of the pieces in progress (free → requested(n) → received → written), which
- * pieces we have, and the picking policy — finish partial pieces first, a few random pieces while we have
+ * Owns: per-block state of the pieces in progress (free → requested(n) → received → written), when a
+ * piece becomes ours (`have`, `pieceVerified`), and the picking policy — finish partial pieces first, a few random pieces while we have
  * fewer than `randomFirstPieces`, then rarest-first with a random tie-break drawn from the injected
  * `random`. Swarm availability and the rarest-first order are in piece-availability.ts (the base class),
  * the shared types in piece-picker-types.ts (re-exported here).
