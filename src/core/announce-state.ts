@@ -14,14 +14,15 @@
  *
  * One announce "round" walks the tiers from the first tracker of the first tier until one answers;
  * a failed tracker moves the round on at once (no delay), and only when every tracker failed does the
- * round fail and the backoff start (15 s × 2^(n-1), capped at 30 min, minus up to 25 % jitter).
- * Until some tracker has answered once, rounds are first retried fast (1 s, 2 s, 4 s, 8 s: the steps
- * below the usual first delay), then the usual backoff follows from its start: a tracker started a
- * moment after its peers (a LAN switched on at once) meets them within seconds, not after 15 s.
+ * round fail and the backoff start (announce-backoff.ts: a fast start until some tracker answered,
+ * then 15 s doubling to 30 min, with jitter).
  *
  * `Completed` before `Start` means the torrent was complete when it started: BEP 3 says `completed`
  * is then never sent. `Stop` sends `stopped` to the last tracker that answered (if any ever did) and
  * finishes when that request succeeds or fails; the runtime bounds it with a short timeout.
+ *
+ * The message, effect and event types live in announce-messages.ts and the retry delays in
+ * announce-backoff.ts; both are re-exported here, the one import for the announcer's logic.
  *
  * @example
  *   let s = initialAnnounceState({ tiers: [['http://a/announce'], ['http://b/announce']], random: () => 0 });
@@ -31,7 +32,20 @@
  *   // effects: [{ type: 'Announce', id: 2, url: 'http://b/announce', event: 'started', ... }]
  */
 import type { Step } from './step';
-import type { AnnounceEvent, PeerAddress } from '../protocol/tracker-codec';
+import type { AnnounceEvent } from '../protocol/tracker-codec';
+import { BACKOFF_BASE_MS, BACKOFF_MAX_MS, STARTUP_RETRY_MS, retryDelay } from './announce-backoff';
+import type {
+  AnnounceConfig,
+  AnnounceEffect,
+  AnnounceIn,
+  AnnouncePhase,
+  AnnounceStats,
+  AnnounceStatus,
+  AnnouncerEvent,
+} from './announce-messages';
+
+export * from './announce-backoff';
+export * from './announce-messages';
 
 /** Lowest accepted announce interval (the clamp's floor), unless `minIntervalMs` overrides it. */
 export const MIN_INTERVAL_MS = 30_000;
@@ -39,115 +53,7 @@ export const MIN_INTERVAL_MS = 30_000;
 export const MAX_INTERVAL_MS = 3_600_000;
 /** Interval used when a reply gives none. */
 export const DEFAULT_INTERVAL_MS = 1_800_000;
-export const BACKOFF_BASE_MS = 15_000;
-export const BACKOFF_MAX_MS = 30 * 60_000;
-/** Jitter takes up to this fraction off a backoff delay (so the cap is never exceeded). */
-export const BACKOFF_JITTER = 0.25;
-/** First retry while no tracker has answered yet; doubles while below `backoffBaseMs`. */
-export const STARTUP_RETRY_MS = 1_000;
 export const DEFAULT_NUMWANT = 50;
-
-export interface AnnounceStats {
-  uploaded: number;
-  downloaded: number;
-  left: number;
-}
-
-export interface AnnounceConfig {
-  /** BEP 12 tiers (`Metainfo.announceList`); empty tiers and duplicates are dropped. */
-  tiers: readonly (readonly string[])[];
-  /** Uniform in [0, 1); used once, here, to shuffle each tier (default: no shuffle). */
-  random?: () => number;
-  /** Floor for the tracker's interval and min interval (default 30 s; tests lower it). */
-  minIntervalMs?: number;
-  maxIntervalMs?: number;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** First fast retry before any tracker answered (default 1 s; ≥ `backoffBaseMs` turns it off). */
-  startupRetryMs?: number;
-  numwant?: number;
-  /** Info-hash (hex) stamped on events. */
-  torrent?: string;
-}
-
-export type AnnounceStatus = 'idle' | 'ok' | 'failing';
-export type AnnouncePhase = 'idle' | 'running' | 'stopping' | 'finished';
-
-/** The reply fields the logic needs (what `decodeAnnounceReply` gives when `ok`). */
-export interface AnnounceReplyOk {
-  interval: number;
-  minInterval?: number;
-  complete?: number;
-  incomplete?: number;
-  peers: readonly PeerAddress[];
-}
-
-export type AnnounceIn =
-  | { type: 'Start'; now: number }
-  /** A timer fired; announces when the scheduled time has come (early ticks reschedule). */
-  | { type: 'Tick'; now: number }
-  | {
-      type: 'AnnounceSucceeded';
-      id: number;
-      url: string;
-      reply: AnnounceReplyOk;
-      warning?: string;
-      now: number;
-    }
-  /** `rand` (uniform in [0, 1)) jitters the backoff; 0 when absent. */
-  | { type: 'AnnounceFailed'; id: number; url: string; error: string; now: number; rand?: number }
-  /** The download finished (send `completed` once). Before `Start`: it was complete already. */
-  | { type: 'Completed' }
-  | { type: 'Stop' }
-  | { type: 'UpdateStats'; uploaded: number; downloaded: number; left: number }
-  /** Ask for peers earlier than the interval, but not before the tracker's min interval. */
-  | { type: 'NeedPeers'; now: number };
-
-export type AnnounceEffect =
-  | {
-      type: 'Announce';
-      /** Matches the `AnnounceSucceeded` / `AnnounceFailed` that answers it. */
-      id: number;
-      url: string;
-      event: AnnounceEvent;
-      stats: AnnounceStats;
-      numwant: number;
-    }
-  /** Send `Tick` at this time (replaces any earlier schedule). */
-  | { type: 'ScheduleNext'; atMs: number }
-  /** The stopped announce is done (or was not needed): release everything. */
-  | { type: 'Finished' };
-
-interface TrackerEventBase {
-  category: 'tracker';
-  torrent?: string;
-  url: string;
-}
-
-export type AnnouncerEvent =
-  | (TrackerEventBase & { type: 'AnnounceSent'; level: 'debug'; event: AnnounceEvent })
-  | (TrackerEventBase & {
-      type: 'PeersReceived';
-      level: 'info';
-      count: number;
-      complete?: number;
-      incomplete?: number;
-      intervalMs: number;
-    })
-  /** Every tracker failed; said when becoming failing or when the reason changes. */
-  | (TrackerEventBase & {
-      type: 'TrackerFailed';
-      level: 'warn';
-      message: string;
-      failures: number;
-      retryInMs: number;
-    })
-  /** One tracker failed and the next one is tried; said when that tracker's reason changes. */
-  | (TrackerEventBase & { type: 'TrackerFailedOver'; level: 'info'; message: string; next: string })
-  /** A tracker answered after the announcer was failing, or after this tracker had failed. */
-  | (TrackerEventBase & { type: 'TrackerRecovered'; level: 'info'; failures: number })
-  /** The reply's `warning message`; said when it changes. */
-  | (TrackerEventBase & { type: 'TrackerWarning'; level: 'warn'; message: string });
 
 interface Attempt {
   readonly id: number;
@@ -239,44 +145,6 @@ export function initialAnnounceState(config: AnnounceConfig): AnnounceState {
     warnings: {},
     stats: { uploaded: 0, downloaded: 0, left: 0 },
   };
-}
-
-/** Backoff before the next round after `failures` consecutive failed rounds (≥ 1); `rand` in [0, 1). */
-export function backoffDelay(
-  failures: number,
-  rand = 0,
-  base: number = BACKOFF_BASE_MS,
-  max: number = BACKOFF_MAX_MS,
-): number {
-  const raw = Math.min(max, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
-  return Math.round(raw * (1 - BACKOFF_JITTER * Math.min(1, Math.max(0, rand))));
-}
-
-/**
- * Delay before the next round after `failures` consecutive failed rounds. Before any tracker answered
- * (`startup`), the first rounds use `startupRetryMs` doubling while that stays below the usual first
- * delay, then the usual backoff from its start: 1, 2, 4, 8, 15, 30, 60 s … at the defaults.
- *
- * @example
- *   [1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, true));  // [1000, 2000, 4000, 8000, 15000, 30000]
- *   retryDelay(1, false);                                 // 15000
- */
-export function retryDelay(
-  failures: number,
-  startup: boolean,
-  rand = 0,
-  c: { backoffBaseMs: number; backoffMaxMs: number; startupRetryMs: number } = {
-    backoffBaseMs: BACKOFF_BASE_MS,
-    backoffMaxMs: BACKOFF_MAX_MS,
-    startupRetryMs: STARTUP_RETRY_MS,
-  },
-): number {
-  let fast = 0; // how many doublings of startupRetryMs stay below the usual first delay
-  if (startup && c.startupRetryMs > 0) {
-    while (fast < 30 && c.startupRetryMs * 2 ** fast < c.backoffBaseMs) fast++;
-  }
-  if (failures <= fast) return backoffDelay(failures, rand, c.startupRetryMs, c.backoffBaseMs);
-  return backoffDelay(failures - fast, rand, c.backoffBaseMs, c.backoffMaxMs);
 }
 
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));

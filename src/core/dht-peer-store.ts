@@ -11,7 +11,7 @@
  *   store.add(infoHash, { ip: '10.0.0.2', port: 6881 }, now); // 'added'
  *   store.get(infoHash, 50, now);                              // [{ ip: '10.0.0.2', port: 6881, compact }]
  */
-import { PeerAddress, compactPeer, decodeCompactPeers, decodeCompactPeers6 } from '../protocol/tracker-codec';
+import { PeerAddress, compactPeer, decodeCompactPeers, decodeCompactPeers6 } from '../protocol/compact-peers';
 
 export interface PeerStoreConfig {
   ttlMs: number;

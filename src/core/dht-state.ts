@@ -14,6 +14,7 @@
  * every table, store and lookup is bounded. The state is mutable and owned by one actor; the
  * transition is deterministic given its messages (time and randomness come in with them or through
  * the injected sources), which is what the tests drive.
+ * Its configuration, messages, effects and counters are in dht-messages.ts (re-exported here).
  *
  * @example
  *   const s = initialDhtState({ id, family: 4, now: 0, randomBytes, random });
@@ -21,97 +22,17 @@
  *   step.effects; // [{ type: 'Send', to: { ip: '127.0.0.1', port: 6881 }, data: <find_node> }]
  */
 import type { Step } from '../actors/actor';
-import { DEFAULT_LOOKUP } from './dht-lookup';
-import { PeerStore, PeerStoreConfig } from './dht-peer-store';
+import { PeerStore } from './dht-peer-store';
 import { TokenIssuer } from './dht-tokens';
-import { QueryLimitConfig, QueryLimiter } from './query-limiter';
+import { QueryLimiter } from './query-limiter';
 import { RoutingStats, RoutingTable, isLoopback } from './routing-table';
 import { answerQuery } from './dht-responder';
 import { DHT_VERSION, LookupOutcome, Pending, Task, TaskRunner } from './dht-tasks';
+import { DEFAULT_DHT_CONFIG, DhtConfig, DhtCounters, DhtEffect, DhtIn } from './dht-messages';
 import type { EventInput } from '../events/engine-event';
 import { KrpcError, KrpcMessage, NodeAddress, decodeKrpc, encodeError } from '../protocol/krpc';
-import type { PeerAddress } from '../protocol/tracker-codec';
 
-export interface DhtConfig {
-  k: number;
-  alpha: number;
-  /** A query not answered after this is slow: its lookup slot goes to another node. */
-  slowQueryMs: number;
-  /** A query not answered after this failed. */
-  queryTimeoutMs: number;
-  lookupTimeoutMs: number;
-  maxQueriesPerLookup: number;
-  /** Lookups running at once; more wait their turn (up to `maxQueuedLookups`). */
-  maxLookups: number;
-  maxQueuedLookups: number;
-  /** Our queries awaiting an answer, at most. */
-  maxPending: number;
-  reannounceMinMs: number;
-  reannounceMaxMs: number;
-  /** Next try after an announce that reached no node. */
-  announceRetryMs: number;
-  bootstrapRetryMs: number;
-  maintenanceMs: number;
-  maxValuesPerReply: number;
-  onePerIp: boolean;
-  queryLimit: Partial<QueryLimitConfig>;
-  peerStore: Partial<PeerStoreConfig>;
-}
-
-export const DEFAULT_DHT_CONFIG: DhtConfig = {
-  k: DEFAULT_LOOKUP.k,
-  alpha: DEFAULT_LOOKUP.alpha,
-  slowQueryMs: 1500,
-  queryTimeoutMs: 5000,
-  lookupTimeoutMs: 30_000,
-  maxQueriesPerLookup: DEFAULT_LOOKUP.maxQueries,
-  maxLookups: 16,
-  maxQueuedLookups: 1024,
-  maxPending: 2048,
-  reannounceMinMs: 15 * 60_000,
-  reannounceMaxMs: 30 * 60_000,
-  announceRetryMs: 60_000,
-  bootstrapRetryMs: 5 * 60_000,
-  maintenanceMs: 60_000,
-  maxValuesPerReply: 100,
-  onePerIp: true,
-  queryLimit: {},
-  peerStore: {},
-};
-
-export type DhtIn =
-  | { type: 'DatagramReceived'; data: Buffer; from: NodeAddress; at: number }
-  | { type: 'Tick'; at: number }
-  | { type: 'Bootstrap'; routers: NodeAddress[]; at: number }
-  | {
-      type: 'StartLookup';
-      lookup: number;
-      method: 'find_node' | 'get_peers';
-      target: Buffer;
-      announce?: { port: number; impliedPort: boolean };
-      at: number;
-    }
-  | { type: 'CancelLookup'; lookup: number; at: number }
-  | { type: 'AddTorrent'; infoHash: Buffer; port: number; impliedPort?: boolean; at: number }
-  | { type: 'RemoveTorrent'; infoHash: Buffer; at: number }
-  | { type: 'PingNode'; address: NodeAddress; at: number };
-
-export type DhtEffect =
-  | { type: 'Send'; to: NodeAddress; data: Buffer }
-  | { type: 'LookupPeers'; lookup: number; peers: PeerAddress[] }
-  | { type: 'LookupDone'; lookup: number; outcome: LookupOutcome };
-
-export interface DhtCounters {
-  received: number;
-  sent: number;
-  queriesIn: number;
-  badDatagrams: number;
-  unsolicited: number;
-  limited: number;
-  errorsSent: number;
-  peersStored: number;
-  badTokens: number;
-}
+export * from './dht-messages';
 
 export interface DhtState {
   readonly cfg: DhtConfig;

@@ -11,7 +11,7 @@
  */
 import { Candidate, Lookup, LookupFigures } from './dht-lookup';
 import type { RoutingTable } from './routing-table';
-import type { DhtConfig, DhtCounters, DhtEffect } from './dht-state';
+import type { DhtConfig, DhtCounters, DhtEffect } from './dht-messages';
 import type { EventInput } from '../events/engine-event';
 import { KrpcMessage, KrpcQuery, NodeAddress, NodeContact, encodeQuery } from '../protocol/krpc';
 import type { PeerAddress } from '../protocol/tracker-codec';

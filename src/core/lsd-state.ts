@@ -26,7 +26,7 @@ import {
   decodeLsdAnnounce,
   encodeLsdAnnounce,
 } from '../protocol/lsd-codec';
-import { PeerAddress, normalizeIp } from '../protocol/tracker-codec';
+import { PeerAddress, normalizeIp } from '../protocol/compact-peers';
 
 export const LSD_INTERVAL_MS = 5 * 60_000;
 export const LSD_MIN_GAP_MS = 60_000;

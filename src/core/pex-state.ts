@@ -22,7 +22,7 @@
 import * as net from 'node:net';
 import type { Step } from '../actors/actor';
 import type { EventInput } from '../events/engine-event';
-import { PeerAddress, normalizeIp } from '../protocol/tracker-codec';
+import { PeerAddress, normalizeIp } from '../protocol/compact-peers';
 import { PexFlag, PexMessage, PexPeer, encodePex } from '../protocol/ut-pex';
 
 export const PEX_INTERVAL_MS = 60_000;

@@ -1,10 +1,11 @@
 /**
  * The piece picker: which 16 KiB blocks to ask a peer for next.
  *
- * Owns: swarm availability (refcounts fed by HAVE / BITFIELD / HAVE ALL and peer loss), per-block state of
- * the pieces in progress (free → requested(n) → received → written), which pieces we have, and the picking
- * policy — finish partial pieces first, a few random pieces while we have fewer than `randomFirstPieces`,
- * then rarest-first with a random tie-break drawn from the injected `random`.
+ * Owns: per-block state of the pieces in progress (free → requested(n) → received → written), when a
+ * piece becomes ours (`have`, `pieceVerified`), and the picking policy — finish partial pieces first, a few random pieces while we have
+ * fewer than `randomFirstPieces`, then rarest-first with a random tie-break drawn from the injected
+ * `random`. Swarm availability and the rarest-first order are in piece-availability.ts (the base class),
+ * the shared types in piece-picker-types.ts (re-exported here).
  *
  * Does not own (modelled on libtorrent's `piece_picker` and Transmission's wishlist): peers (they are
  * opaque; a peer is only "which pieces it has"), sockets, timers, hashing, storage, which peer a block was
@@ -12,9 +13,7 @@
  * already requested; the scheduler duplicates them and cancels the losers.
  *
  * Memory is O(pieces): a few typed arrays of `pieceCount` entries, plus one byte per block for pieces in
- * progress only. Availability is kept as buckets over one permutation of the missing pieces (libtorrent's
- * trick): a HAVE moves one piece across one bucket boundary in O(1), and rarest-first is a scan from the
- * front of the permutation that stops as soon as `n` blocks are found.
+ * progress only.
  *
  * The picker is a mutable object, not an immutable value: it is called per block at thousands of calls a
  * second, and copying O(pieces) state per call would dominate. An actor owns exactly one and never shares it.
@@ -28,52 +27,12 @@
  *   if (picker.received(span)) hash(span.index);   // true when the piece has all its blocks
  *   picker.pieceVerified(span.index);              // or picker.pieceFailed(span.index)
  */
+import { PeerHas, PieceAvailability, hasFn } from './piece-availability';
+import { BLOCK_SIZE, BlockSpan, BlockState, PickOptions, PiecePickerOptions } from './piece-picker-types';
 
-/** Bytes per block on the wire (a BitTorrent constant). */
-export const BLOCK_SIZE = 16384;
-
-/** One block: `length` bytes at `begin` within piece `index` (the fields of REQUEST / PIECE / CANCEL). */
-export interface BlockSpan {
-  index: number;
-  begin: number;
-  length: number;
-}
-
-/**
- * What a peer has: a predicate, anything with `get(index)` (the wire codec's `BitSet`), or raw BEP 3
- * bitfield bytes (MSB-first: piece 0 is the high bit of byte 0; bits past the end count as absent).
- */
-export type PeerHas = ((index: number) => boolean) | { get(index: number): boolean } | Uint8Array;
-
-export type BlockState = 'free' | 'requested' | 'received' | 'written';
-
-export interface PickOptions {
-  /**
-   * After the free blocks run out, also offer blocks that are requested but not yet received (fewest
-   * outstanding requests first), for the scheduler to duplicate. Never offers received blocks.
-   */
-  endgame?: boolean;
-  /** Block keys (`picker.blockKey(span)`) already requested from this peer; never offered again. */
-  exclude?: { has(key: number): boolean };
-  /**
-   * Start at most this many pieces that have no progress yet (default: no limit). A caller that caps the
-   * pieces in progress passes its remaining room: at 0 the scan over new pieces is skipped entirely,
-   * which keeps a pick O(pieces in progress) rather than O(missing pieces) while the cap is reached.
-   */
-  maxNewPieces?: number;
-}
-
-export interface PiecePickerOptions {
-  pieceLength: number;
-  /** Total bytes in the torrent. */
-  length: number;
-  /** Optional; checked against `ceil(length / pieceLength)` when given (a `Metainfo` can be passed as is). */
-  pieceCount?: number;
-  /** Uniform in [0, 1). Injected so tests are deterministic; default `Math.random`. */
-  random?: () => number;
-  /** Pick at random (not rarest-first) until this many pieces are verified; default 4. */
-  randomFirstPieces?: number;
-}
+export * from './piece-picker-types';
+export { hasFn } from './piece-availability';
+export type { PeerHas } from './piece-availability';
 
 // Hot paths use these local bindings: global lookups are slow inside a vm context (jest), and free elsewhere.
 const { ceil, floor, min } = Math;
@@ -93,31 +52,14 @@ interface PieceProgress {
   written: number;
 }
 
-export class PiecePicker {
-  readonly pieceCount: number;
+export class PiecePicker extends PieceAvailability {
   readonly pieceLength: number;
   readonly length: number;
   /** Blocks in a full-size piece; also the stride of `blockKey`. */
   readonly blocksPerPiece: number;
 
-  private readonly random: () => number;
   private readonly randomFirstPieces: number;
-
-  /** Per-piece count of peers that announced it (HAVE / BITFIELD), seeds excluded. */
-  private readonly avail: Uint32Array;
-  /** Peers that sent HAVE ALL: counted once here instead of once per piece, so a seed costs O(1). */
-  private seeds = 0;
-  private readonly haveFlags: Uint8Array;
   private verified = 0;
-
-  /**
-   * Missing pieces in [0, size), sorted by `avail` ascending, random order within equal availability.
-   * Bucket b (all pieces with avail b) is order[bucketStart[b] .. bucketStart[b+1]) (the last ends at size).
-   */
-  private readonly order: Uint32Array;
-  private readonly pos: Uint32Array;
-  private size: number;
-  private readonly bucketStart: number[] = [0];
 
   private readonly progress = new Map<number, PieceProgress>();
   /** Free blocks over all missing pieces: 0 means every missing block is requested or received. */
@@ -136,26 +78,13 @@ export class PiecePicker {
         `pieceCount ${opts.pieceCount} does not match ${length} bytes in ${pieceLength}-byte pieces`,
       );
     }
-    this.pieceCount = pieceCount;
+    super(pieceCount, opts.random ?? Math.random);
     this.pieceLength = pieceLength;
     this.length = length;
     this.blocksPerPiece = ceil(pieceLength / BLOCK_SIZE);
-    this.random = opts.random ?? Math.random;
     this.randomFirstPieces = opts.randomFirstPieces ?? 4;
-
-    this.avail = new Uint32Array(pieceCount);
-    this.haveFlags = new Uint8Array(pieceCount);
-    this.order = new Uint32Array(pieceCount);
-    this.pos = new Uint32Array(pieceCount);
-    this.size = pieceCount;
     this.untouched = pieceCount;
-    for (let i = 0; i < pieceCount; i++) {
-      this.order[i] = i;
-      this.freeBlocks += this.blocksInPiece(i);
-    }
-    // Shuffle once so ties among equally rare pieces are broken at random (Fisher–Yates).
-    for (let i = pieceCount - 1; i > 0; i--) this.swap(i, this.randInt(i + 1));
-    for (let i = 0; i < pieceCount; i++) this.pos[this.order[i]] = i;
+    for (let i = 0; i < pieceCount; i++) this.freeBlocks += this.blocksInPiece(i);
   }
 
   // ------------------------------------------------------------------------------------------ geometry
@@ -189,49 +118,6 @@ export class PiecePicker {
     if (!isInteger(begin) || begin < 0 || begin % BLOCK_SIZE !== 0) return false;
     const size = this.pieceSize(index);
     return begin < size && length === min(BLOCK_SIZE, size - begin);
-  }
-
-  // -------------------------------------------------------------------------------------- availability
-
-  /** A peer announced piece `index` (HAVE). */
-  peerHave(index: number): void {
-    this.checkIndex(index);
-    this.avail[index]++;
-    if (!this.haveFlags[index]) this.moveUp(index, this.avail[index] - 1, true);
-  }
-
-  /** A peer sent its BITFIELD (or, with a predicate, any set of pieces). */
-  peerBitfield(bits: PeerHas): void {
-    const has = hasFn(bits);
-    for (let i = 0; i < this.pieceCount; i++) if (has(i)) this.peerHave(i);
-  }
-
-  /** A peer sent HAVE ALL (BEP 6). Do not also call `peerHave` for it. */
-  peerHaveAll(): void {
-    this.seeds++;
-  }
-
-  /**
-   * A peer went away: pass the pieces it had announced (its current bitfield), or 'all' for a peer that
-   * sent HAVE ALL. Counts never go below zero, so a mismatched call cannot corrupt the order.
-   */
-  peerLost(bits: PeerHas | 'all'): void {
-    if (bits === 'all') {
-      if (this.seeds > 0) this.seeds--;
-      return;
-    }
-    const has = hasFn(bits);
-    for (let i = 0; i < this.pieceCount; i++) {
-      if (!has(i) || this.avail[i] === 0) continue;
-      this.avail[i]--;
-      if (!this.haveFlags[i]) this.moveDown(i, this.avail[i] + 1);
-    }
-  }
-
-  /** Connected peers that have piece `index`. */
-  availability(index: number): number {
-    this.checkIndex(index);
-    return this.avail[index] + this.seeds;
   }
 
   // ------------------------------------------------------------------------------------------- picking
@@ -495,70 +381,9 @@ export class PiecePicker {
     this.untouched++;
   }
 
-  private bucketEnd(b: number): number {
-    return b + 1 < this.bucketStart.length ? this.bucketStart[b + 1] : this.size;
-  }
-
-  /** Moves piece `index` from bucket `from` to `from + 1` (O(1)): swap with the bucket's last, shift the boundary. */
-  private moveUp(index: number, from: number, shuffle: boolean): void {
-    if (from + 1 >= this.bucketStart.length) this.bucketStart.push(this.size);
-    const last = this.bucketStart[from + 1] - 1;
-    this.swap(this.pos[index], last);
-    this.bucketStart[from + 1] = last;
-    if (shuffle) this.swap(last, last + this.randInt(this.bucketEnd(from + 1) - last));
-  }
-
-  /** Moves piece `index` from bucket `from` to `from - 1`: swap with the bucket's first, shift the boundary. */
-  private moveDown(index: number, from: number): void {
-    const first = this.bucketStart[from];
-    this.swap(this.pos[index], first);
-    this.bucketStart[from] = first + 1;
-    const lo = this.bucketStart[from - 1];
-    this.swap(first, lo + this.randInt(first - lo + 1));
-  }
-
-  /** Takes a piece we now have out of the permutation: carry it to the top bucket, then past the end. */
-  private remove(index: number): void {
-    const top = this.bucketStart.length - 1;
-    for (let b = this.avail[index]; b < top; b++) this.moveUp(index, b, false);
-    this.swap(this.pos[index], this.size - 1);
-    this.size--;
-  }
-
-  private swap(a: number, b: number): void {
-    if (a === b) return;
-    const x = this.order[a];
-    const y = this.order[b];
-    this.order[a] = y;
-    this.order[b] = x;
-    this.pos[y] = a;
-    this.pos[x] = b;
-  }
-
-  /** Uniform integer in [0, n); robust to a random source that returns 1. */
-  private randInt(n: number): number {
-    return min(n - 1, floor(this.random() * n));
-  }
-
-  private checkIndex(index: number): void {
-    if (!isInteger(index) || index < 0 || index >= this.pieceCount) {
-      throw new RangeError(`piece ${index} outside 0..${this.pieceCount - 1}`);
-    }
-  }
-
   private checkBlock(span: BlockSpan): void {
     if (!this.isValidBlock(span)) {
       throw new RangeError(`not a block: piece ${span.index} begin ${span.begin} length ${span.length}`);
     }
   }
-}
-
-/** Normalises the three `PeerHas` forms to a predicate. */
-export function hasFn(peerHas: PeerHas): (index: number) => boolean {
-  if (typeof peerHas === 'function') return peerHas;
-  if (peerHas instanceof Uint8Array) {
-    const bytes = peerHas;
-    return (i) => (i >> 3 < bytes.length ? (bytes[i >> 3] & (0x80 >> (i & 7))) !== 0 : false);
-  }
-  return (i) => peerHas.get(i);
 }

@@ -49,7 +49,7 @@ import {
   worst,
 } from './routing-entry';
 import type { NodeContact } from '../protocol/krpc';
-import { compactPeer } from '../protocol/tracker-codec';
+import { compactPeer } from '../protocol/compact-peers';
 
 export const K = 8;
 export { GOOD_WINDOW_MS, MAX_FAILURES };

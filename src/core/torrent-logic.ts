@@ -4,7 +4,8 @@
  * performs the effects it returns; promise callbacks and sockets never change this state directly.
  *
  * Owns: the piece lifecycle (PieceStates), the request scheduler (with its picker), the peer list, the
- * connected peers as read-only views, per-torrent counters and the torrent's phase. Does not own: any I/O
+ * connected peers as read-only views, per-torrent counters and the torrent's phase. The effect and view
+ * types are in torrent-messages.ts (re-exported here). Does not own: any I/O
  * (effects: `ToPeer`, `Verify`, `Write`, `Read`, `Dial`, `Open`, `Destroy`, resume and announcer calls),
  * timers, or how a piece is hashed, stored or read.
  *
@@ -18,7 +19,7 @@
  * so memory does not grow with the file.
  */
 import type { PeerCommand, PeerEvent } from './peer-protocol';
-import { BlockSpan, PiecePicker } from './piece-picker';
+import { PiecePicker } from './piece-picker';
 import { PeerList, PeerSource, addressKey } from './peer-list';
 import { PieceStates } from './piece-states';
 import { RateMeter, pipelineDepth } from './rate-meter';
@@ -27,65 +28,16 @@ import type { EventInput } from '../events/engine-event';
 import type { PeerAddress } from '../protocol/tracker-codec';
 import { BitSet } from '../protocol/wire-codec';
 import { TorrentExtensions } from './torrent-extensions';
+import type { LogicOptions, PeerView, TorrentEffect } from './torrent-messages';
 import { handlePeerEvent } from './torrent-peer-events';
+
+export type { LogicOptions, PeerView, TorrentEffect } from './torrent-messages';
 
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** Fewer connected peers than this while downloading: ask the tracker for more (within its min interval). */
 export const FEW_PEERS = 3;
 /** A peer we want data from that sent no block for this long is snubbed (no regular upload slot). */
 export const SNUB_MS = 60_000;
-
-/** What the logic reads from a connection (a `PeerConnection` satisfies it). */
-export interface PeerView {
-  readonly address: string;
-  readonly outgoing: boolean;
-  readonly encryption: string;
-  readonly peerId: Buffer | null;
-  readonly fast: boolean;
-  readonly handshaked: boolean;
-  readonly closed: boolean;
-  readonly amChoking: boolean;
-  readonly amInterested: boolean;
-  readonly peerChoking: boolean;
-  readonly peerInterested: boolean;
-  readonly downloaded: number;
-  readonly uploaded: number;
-  readonly downRate: RateMeter;
-  readonly upRate: RateMeter;
-  unrequestedBlock(): number;
-  tick(now: number): void;
-}
-
-export type TorrentEffect =
-  | { type: 'ToPeer'; key: string; command: PeerCommand }
-  | { type: 'Verify'; index: number; data: Buffer }
-  | { type: 'Write'; index: number; data: Buffer }
-  | { type: 'Read'; peer: string; span: BlockSpan; check: boolean }
-  | { type: 'Dial'; key: string; ip: string; port: number }
-  | { type: 'ResumeVerified'; index: number }
-  | { type: 'SaveResume' }
-  | { type: 'NeedPeers' }
-  | { type: 'Choke'; round: boolean; id?: string }
-  | { type: 'Completed' }
-  | { type: 'Fatal'; error: Error };
-
-export interface LogicOptions {
-  meta: { infoHashHex: string; pieceCount: number; pieceLength: number; length: number };
-  peerId: Buffer;
-  clock: () => number;
-  random: () => number;
-  maxPeers: number;
-  uploadSlots: number;
-  /** Connections the engine still allows (its global cap), read before dialling. */
-  engineSlots: () => number;
-  localAddresses: ReadonlySet<string>;
-  /** Our listen port (for recognising our own address). */
-  port: () => number;
-  /** BEP 27: no PEX, no metadata for others. */
-  private?: boolean;
-  /** The info dictionary's bytes, served to peers over ut_metadata (BEP 9). */
-  info?: Buffer;
-}
 
 export class TorrentLogic {
   readonly picker: PiecePicker;

@@ -17,15 +17,8 @@ import {
   normalizeIp,
   parseAnnounce,
   parseQuery,
-  percentDecode,
 } from './tracker-codec';
-
-function hexVal(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
-}
+import { hexVal, percentDecode } from './percent-encoding';
 
 /** Percent-decode `s[from, to)` into exactly 20 bytes, or undefined (then the generic path decides). */
 function decode20(s: string, from: number, to: number): Buffer | undefined {

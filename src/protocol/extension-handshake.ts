@@ -37,7 +37,7 @@
 import * as net from 'node:net';
 import { BDict, BValue, encode, get, isBytes, isDict, isInt } from './bencode';
 import { ExtensionError, decodePayloadDict } from './extension-error';
-import { compactPeer, decodeCompactPeers, decodeCompactPeers6 } from './tracker-codec';
+import { compactPeer, decodeCompactPeers, decodeCompactPeers6 } from './compact-peers';
 
 export const UT_METADATA = 'ut_metadata';
 export const UT_PEX = 'ut_pex';

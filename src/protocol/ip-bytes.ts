@@ -7,7 +7,7 @@
  *   bytesToIp(addr, false)      // '10.0.0.1'
  */
 import * as net from 'node:net';
-import { writeIpv6 } from './tracker-codec';
+import { writeIpv6 } from './compact-peers';
 
 export interface Ip16 {
   addr: Buffer;

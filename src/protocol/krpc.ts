@@ -2,9 +2,9 @@
  * KRPC codec (BEP 5, with BEP 32 IPv6 node info and the BEP 42 `ip` / BEP 43 `ro` fields): the
  * bencoded dictionaries DHT nodes exchange over UDP.
  *
- * Owns: turning one datagram into a typed message and typed messages into bytes; compact node info
- * (`<id:20><ipv4:4><port:2>`, 26 bytes; `<id:20><ipv6:16><port:2>`, 38 bytes) and compact peers
- * (`values`: a list of `<ip><port>` strings of 6 or 18 bytes). Does not own: which transaction a
+ * Owns: turning one datagram into a typed message and typed messages into bytes. The message types,
+ * limits and `KrpcError` are in krpc-messages.ts, compact node info and `values` in krpc-compact.ts;
+ * both are re-exported here, the one import for the codec. Does not own: which transaction a
  * response answers (a response carries no method name, so its fields are decoded generically and the
  * node checks them against what it asked), tokens, or the routing table.
  *
@@ -22,7 +22,6 @@
  *   const bytes = encodeQuery(Buffer.from('aa'), { method: 'ping', id });
  *   const m = decodeKrpc(bytes); // { y: 'q', t: <aa>, ro: false, query: { method: 'ping', id } }
  */
-import * as net from 'node:net';
 import {
   BDict,
   BValue,
@@ -37,121 +36,33 @@ import {
   isList,
 } from './bencode';
 import {
-  PeerAddress,
-  compactPeer,
-  decodeCompactPeers,
-  decodeCompactPeers6,
-  writeIpv6,
-} from './tracker-codec';
+  compactAddress,
+  decodeCompactAddress,
+  decodeCompactNodes,
+  decodeValues,
+  encodeCompactNodes,
+  encodeValues,
+} from './krpc-compact';
+import {
+  KrpcError,
+  KrpcErrorCode,
+  KrpcMessage,
+  KrpcProblem,
+  KrpcQuery,
+  KrpcResponse,
+  MAX_KRPC_BYTES,
+  MAX_TOKEN_BYTES,
+  MAX_TRANSACTION_BYTES,
+  NODE_ID_LENGTH,
+  NodeAddress,
+  Want,
+} from './krpc-messages';
 
-export const NODE_ID_LENGTH = 20;
-/** Largest datagram we decode. Real messages fit one Ethernet frame; 8 KiB leaves room for long `values`. */
-export const MAX_KRPC_BYTES = 8192;
-/** Longest transaction id we accept (real clients use 2–4 bytes). */
-export const MAX_TRANSACTION_BYTES = 16;
-/** Longest token we accept or store. */
-export const MAX_TOKEN_BYTES = 64;
+export * from './krpc-compact';
+export * from './krpc-messages';
+
 /** Longest error message or client version string we keep. */
 const MAX_TEXT_BYTES = 256;
-
-/** KRPC error codes (BEP 5). */
-export const KrpcErrorCode = {
-  Generic: 201,
-  Server: 202,
-  Protocol: 203,
-  MethodUnknown: 204,
-} as const;
-export type KrpcErrorCodeValue = (typeof KrpcErrorCode)[keyof typeof KrpcErrorCode];
-
-export interface NodeAddress {
-  ip: string;
-  port: number;
-}
-
-export interface NodeContact extends NodeAddress {
-  id: Buffer;
-}
-
-/** BEP 32 `want`: which node families a requester wants back. */
-export type Want = 'n4' | 'n6';
-
-export type KrpcQuery =
-  | { method: 'ping'; id: Buffer }
-  | { method: 'find_node'; id: Buffer; target: Buffer; want?: Want[] }
-  | { method: 'get_peers'; id: Buffer; infoHash: Buffer; want?: Want[] }
-  | {
-      method: 'announce_peer';
-      id: Buffer;
-      infoHash: Buffer;
-      /** The peer's TCP port (ignored by the receiver when `impliedPort`). */
-      port: number;
-      token: Buffer;
-      /** Use the datagram's source port instead of `port` (BEP 5, for peers behind NAT using uTP). */
-      impliedPort: boolean;
-    }
-  /** A method we do not know; `target` is its `target` or `info_hash` argument, when 20 bytes. */
-  | { method: 'unknown'; name: string; id: Buffer; target?: Buffer };
-
-export type KrpcMethod = KrpcQuery['method'];
-
-/** Response fields: which ones must be present depends on the query, which the node checks. */
-export interface KrpcResponse {
-  id: Buffer;
-  nodes?: NodeContact[];
-  nodes6?: NodeContact[];
-  values?: PeerAddress[];
-  token?: Buffer;
-}
-
-interface Envelope {
-  /** Transaction id, echoed in the answer. */
-  t: Buffer;
-  /** Client version (`v`), when sent. */
-  v?: Buffer;
-}
-
-export type KrpcMessage =
-  | (Envelope & { y: 'q'; query: KrpcQuery; /** BEP 43 read-only node */ ro: boolean })
-  | (Envelope & {
-      y: 'r';
-      response: KrpcResponse;
-      /** BEP 42: our address as the sender saw it */ ip?: NodeAddress;
-    })
-  | (Envelope & { y: 'e'; error: { code: number; message: string } });
-
-export type KrpcProblem =
-  | 'too-large'
-  | 'bencode'
-  | 'not-dict'
-  | 'bad-transaction'
-  | 'bad-type'
-  | 'bad-method'
-  | 'missing-args'
-  | 'bad-id'
-  | 'bad-target'
-  | 'bad-info-hash'
-  | 'bad-port'
-  | 'bad-token'
-  | 'bad-want'
-  | 'bad-response'
-  | 'bad-nodes'
-  | 'bad-values'
-  | 'bad-error';
-
-/** A malformed KRPC message. `t` is set when the transaction id could be read. */
-export class KrpcError extends Error {
-  constructor(
-    readonly problem: KrpcProblem,
-    detail: string,
-    /** Transaction id of the bad message, when it could be read. */
-    readonly t?: Buffer,
-    /** For a bad query: the error to answer with. Undefined: answer nothing. */
-    readonly reply?: KrpcErrorCodeValue,
-  ) {
-    super(`krpc: ${detail}`);
-    this.name = 'KrpcError';
-  }
-}
 
 // ---- decoding ----
 
@@ -287,43 +198,6 @@ function errorBody(e: BValue | undefined, t: Buffer): { code: number; message: s
   return { code: Number.isSafeInteger(code) ? code : 0, message };
 }
 
-/** Decode compact `values` (BEP 5 peers: 6-byte IPv4 or 18-byte IPv6 entries). */
-export function decodeValues(values: BValue, t?: Buffer): PeerAddress[] {
-  if (!isList(values)) throw new KrpcError('bad-values', 'values is not a list', t);
-  const out: PeerAddress[] = [];
-  for (const v of values) {
-    if (!isBytes(v) || (v.length !== 6 && v.length !== 18))
-      throw new KrpcError('bad-values', 'a value is not a 6- or 18-byte compact peer', t);
-    out.push(...(v.length === 6 ? decodeCompactPeers(v) : decodeCompactPeers6(v)));
-  }
-  return out;
-}
-
-/** Decode compact node info: 26-byte (IPv4) or 38-byte (IPv6, BEP 32) entries. */
-export function decodeCompactNodes(b: Buffer, family: 4 | 6, t?: Buffer): NodeContact[] {
-  const size = family === 4 ? 26 : 38;
-  if (b.length % size !== 0)
-    throw new KrpcError(
-      'bad-nodes',
-      `nodes${family === 6 ? '6' : ''} length ${b.length} is not a multiple of ${size}`,
-      t,
-    );
-  const out: NodeContact[] = [];
-  for (let o = 0; o < b.length; o += size) {
-    const addr = decodeCompactAddress(b.subarray(o + NODE_ID_LENGTH, o + size)) as NodeAddress;
-    // Copy the id: a subarray would keep the whole datagram alive for as long as the node is known.
-    out.push({ id: Buffer.from(b.subarray(o, o + NODE_ID_LENGTH)), ip: addr.ip, port: addr.port });
-  }
-  return out;
-}
-
-/** `<ip><port>` of 6 or 18 bytes → address; anything else → undefined. */
-export function decodeCompactAddress(b: Buffer): NodeAddress | undefined {
-  if (b.length === 6) return decodeCompactPeers(b)[0];
-  if (b.length === 18) return decodeCompactPeers6(b)[0];
-  return undefined;
-}
-
 // ---- encoding ----
 
 export interface EncodeOptions {
@@ -389,38 +263,4 @@ export function encodeResponse(
 /** Encode an error reply (`e`: [code, message]). */
 export function encodeError(t: Buffer, code: number, message: string, opts: EncodeOptions = {}): Buffer {
   return encode(dict({ t, y: latin1('e'), e: [code, Buffer.from(message, 'utf8')], v: opts.v }));
-}
-
-/** Compact node info for the given family; contacts of the other family are skipped. */
-export function encodeCompactNodes(nodes: readonly NodeContact[], family: 4 | 6): Buffer {
-  const size = family === 4 ? 26 : 38;
-  const out = Buffer.alloc(nodes.length * size);
-  let o = 0;
-  for (const n of nodes) {
-    if (n.id.length !== NODE_ID_LENGTH) continue;
-    if (family === 4 ? !net.isIPv4(n.ip) : !net.isIPv6(n.ip)) continue;
-    n.id.copy(out, o);
-    if (family === 4) out.write(compactPeer(n.ip, n.port), o + NODE_ID_LENGTH, 'latin1');
-    else {
-      writeIpv6(n.ip, out, o + NODE_ID_LENGTH);
-      out.writeUInt16BE(n.port, o + 36);
-    }
-    o += size;
-  }
-  return o === out.length ? out : out.subarray(0, o);
-}
-
-/** Compact peers as BEP 5 `values`: one 6- or 18-byte string per peer. */
-export function encodeValues(peers: readonly PeerAddress[]): Buffer[] {
-  const out: Buffer[] = [];
-  for (const p of peers) {
-    const c = p.compact ?? compactPeer(p.ip, p.port);
-    if (c.length === 6 || c.length === 18) out.push(Buffer.from(c, 'latin1'));
-  }
-  return out;
-}
-
-/** `<ip><port>` (6 or 18 bytes) for an address; an empty buffer for anything that is not an IP. */
-export function compactAddress(a: NodeAddress): Buffer {
-  return Buffer.from(compactPeer(a.ip, a.port), 'latin1');
 }

@@ -29,7 +29,7 @@
 import * as net from 'node:net';
 import { BValue, encode, get, isBytes } from './bencode';
 import { ExtensionError, decodePayloadDict } from './extension-error';
-import { PeerAddress, compactPeer, decodeCompactPeers, decodeCompactPeers6 } from './tracker-codec';
+import { PeerAddress, compactPeer, decodeCompactPeers, decodeCompactPeers6 } from './compact-peers';
 
 export const PexFlag = {
   Encryption: 0x01,

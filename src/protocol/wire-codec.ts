@@ -1,16 +1,21 @@
 /**
- * Peer wire codec: the BEP 3 handshake and messages, the BEP 6 fast extension, and the BEP 10 / port
- * messages real clients send, as pure functions over buffers.
+ * Peer wire codec: the BEP 3 messages, the BEP 6 fast extension, and the BEP 10 / port messages real
+ * clients send, as pure functions over buffers.
  *
- * Owns: the message types (a union on `type`), encoding to and decoding from bytes, the handshake and its
- * reserved bits, a `Bitfield` value, and semantic checks an actor applies before acting on a message
- * (`validateMessage`, `validateRequest`). Does not own: sockets, framing a byte stream into messages or
- * length limits (src/streams/wire-framing.ts), what to do about a message (the peer actor), or the
- * contents of BEP 10 extended messages (carried as an id and opaque payload bytes).
+ * Owns: the wire ids and sizes, encoding messages to and decoding them from bytes, and the semantic
+ * checks an actor applies before acting on a message (`validateMessage`, `validateRequest`). The
+ * message types and `WireError` are in wire-messages.ts, the handshake and reserved bits in
+ * wire-handshake.ts, `BitSet` in bitset.ts; all are re-exported here, the one import for the wire.
+ * Does not own: sockets, framing a byte stream into messages or length limits
+ * (src/streams/wire-framing.ts), what to do about a message (the peer actor), or the contents of
+ * BEP 10 extended messages (carried as an id and opaque payload bytes).
+ *
+ * What runs per message or per block (encode, decode, validate, `MessageId`, `BLOCK_SIZE`) is defined
+ * here rather than re-exported, so callers reach it without a re-export's getter.
  *
  * Frames (every integer is a 4-byte big-endian unsigned, except `<port>` (2 bytes) and ids (1 byte)):
  *
- *   handshake      <pstrlen=19><pstr="BitTorrent protocol"><reserved:8><info_hash:20><peer_id:20>
+ *   handshake      (wire-handshake.ts)
  *   keep-alive     <len=0000>
  *   choke          <len=0001><id=0>
  *   unchoke        <len=0001><id=1>
@@ -29,9 +34,8 @@
  *   allowed fast   <len=0005><id=17><index>                    (BEP 6)
  *   extended       <len=0002+X><id=20><ext_id:1><payload:X>    (BEP 10)
  *
- * Reserved bits: byte 5 & 0x10 = extension protocol (BEP 10), byte 7 & 0x04 = fast extension (BEP 6).
- * The fast messages are only legal when both sides set the bit (`decodeMessage(p, { fast: false })`
- * rejects them with `not-negotiated`).
+ * The fast messages are only legal when both sides set the BEP 6 reserved bit
+ * (`decodeMessage(p, { fast: false })` rejects them with `not-negotiated`).
  *
  * Bitfields are MSB-first: piece 0 is the high bit of byte 0.
  *
@@ -39,15 +43,18 @@
  *   const frame = encodeMessage({ type: 'Request', index: 1, begin: 16384, length: 16384 }); // 17 bytes
  *   decodeMessage(frame.subarray(4)); // { type: 'Request', index: 1, begin: 16384, length: 16384 }
  */
+import { BitSet } from './bitset';
+import { BlockMessage, WireError, WireMessage } from './wire-messages';
+
+export * from './bitset';
+export * from './wire-handshake';
+export * from './wire-messages';
 
 /** The block size every client uses on the wire; larger requests are refused (BEP 3). */
 export const BLOCK_SIZE = 16384;
-export const PROTOCOL = 'BitTorrent protocol';
-export const HANDSHAKE_LENGTH = 68;
 /** Bytes of a piece message before its block, length prefix included: `<len><id=7><index><begin>`. */
 export const PIECE_HEADER_LENGTH = 13;
 
-const PROTOCOL_BYTES = Buffer.from(PROTOCOL, 'latin1');
 const UINT32_MAX = 0xffffffff;
 
 /** Message ids as they appear on the wire. */
@@ -69,236 +76,6 @@ export const MessageId = {
   AllowedFast: 17,
   Extended: 20,
 } as const;
-
-export interface KeepAlive {
-  type: 'KeepAlive';
-}
-export interface Choke {
-  type: 'Choke';
-}
-export interface Unchoke {
-  type: 'Unchoke';
-}
-export interface Interested {
-  type: 'Interested';
-}
-export interface NotInterested {
-  type: 'NotInterested';
-}
-export interface Have {
-  type: 'Have';
-  index: number;
-}
-export interface Bitfield {
-  type: 'Bitfield';
-  /** Raw bitfield bytes; check them with `BitSet.fromBuffer(bits, pieceCount)` before use. */
-  bits: Buffer;
-}
-export interface Request {
-  type: 'Request';
-  index: number;
-  begin: number;
-  length: number;
-}
-export interface Piece {
-  type: 'Piece';
-  index: number;
-  begin: number;
-  /** The block; when decoded it may share memory with the socket chunk: copy it to keep it long. */
-  block: Buffer;
-}
-export interface Cancel {
-  type: 'Cancel';
-  index: number;
-  begin: number;
-  length: number;
-}
-export interface Port {
-  type: 'Port';
-  port: number;
-}
-export interface Suggest {
-  type: 'Suggest';
-  index: number;
-}
-export interface HaveAll {
-  type: 'HaveAll';
-}
-export interface HaveNone {
-  type: 'HaveNone';
-}
-export interface Reject {
-  type: 'Reject';
-  index: number;
-  begin: number;
-  length: number;
-}
-export interface AllowedFast {
-  type: 'AllowedFast';
-  index: number;
-}
-export interface Extended {
-  type: 'Extended';
-  /** BEP 10 extended message id: 0 is the extended handshake, others as the peer's `m` dictionary says. */
-  id: number;
-  payload: Buffer;
-}
-
-export type WireMessage =
-  | KeepAlive
-  | Choke
-  | Unchoke
-  | Interested
-  | NotInterested
-  | Have
-  | Bitfield
-  | Request
-  | Piece
-  | Cancel
-  | Port
-  | Suggest
-  | HaveAll
-  | HaveNone
-  | Reject
-  | AllowedFast
-  | Extended;
-
-export type WireMessageType = WireMessage['type'];
-
-/** A message that names a block: `<index><begin><length>` (for Piece the length is the block's). */
-export type BlockMessage = Request | Cancel | Reject | Piece;
-
-export interface Handshake {
-  type: 'Handshake';
-  /** 8 reserved bytes (extension bits). */
-  reserved: Buffer;
-  infoHash: Buffer;
-  peerId: Buffer;
-}
-
-export type WireErrorCode =
-  /** Handshake does not start with `\x13BitTorrent protocol`. */
-  | 'bad-protocol'
-  /** `decodeHandshake` was given other than 68 bytes. */
-  | 'bad-handshake-length'
-  /** The handshake names a torrent we are not serving on this connection. */
-  | 'info-hash-mismatch'
-  | 'unknown-id'
-  /** The body length does not fit the message id. */
-  | 'bad-length'
-  /** A BEP 6 / BEP 10 message arrived though the extension was not negotiated. */
-  | 'not-negotiated'
-  /** A length prefix above the connection's cap. */
-  | 'message-too-large'
-  /** The stream ended inside a handshake or message. */
-  | 'truncated'
-  | 'bad-bitfield-length'
-  /** Bits past the last piece are set (BEP 3: drop such peers). */
-  | 'spare-bits-set'
-  | 'index-out-of-range'
-  /** A block span that is empty, above BLOCK_SIZE, or past the end of its piece. */
-  | 'bad-span'
-  /** A value that cannot be put on the wire (not a uint32, wrong buffer size...). */
-  | 'unencodable';
-
-/** A malformed or illegal frame from a peer: drop that peer, keep the engine. */
-export class WireError extends Error {
-  constructor(
-    readonly code: WireErrorCode,
-    detail: string,
-  ) {
-    super(`wire: ${detail}`);
-    this.name = 'WireError';
-  }
-}
-
-// ---------------------------------------------------------------------------------------------- reserved
-
-/** Reserved-byte masks: `[byte index, bit]`. */
-export const RESERVED_EXTENSIONS: readonly [number, number] = [5, 0x10];
-export const RESERVED_FAST: readonly [number, number] = [7, 0x04];
-/** BEP 5: we run a DHT node (and send PORT when the peer does too). */
-export const RESERVED_DHT: readonly [number, number] = [7, 0x01];
-
-/** Builds the 8 reserved bytes for the extensions we offer. */
-export function makeReserved(opts: { fast?: boolean; extensions?: boolean; dht?: boolean } = {}): Buffer {
-  const r = Buffer.alloc(8);
-  if (opts.fast) r[RESERVED_FAST[0]] |= RESERVED_FAST[1];
-  if (opts.extensions) r[RESERVED_EXTENSIONS[0]] |= RESERVED_EXTENSIONS[1];
-  if (opts.dht) r[RESERVED_DHT[0]] |= RESERVED_DHT[1];
-  return r;
-}
-
-/** BEP 6 bit (byte 7, 0x04). Use on both sides' reserved bytes: fast is on only when both set it. */
-export const supportsFast = (reserved: Buffer): boolean =>
-  (reserved[RESERVED_FAST[0]] & RESERVED_FAST[1]) !== 0;
-
-/** BEP 10 bit (byte 5, 0x10). */
-export const supportsExtensions = (reserved: Buffer): boolean =>
-  (reserved[RESERVED_EXTENSIONS[0]] & RESERVED_EXTENSIONS[1]) !== 0;
-
-/** BEP 5 bit (byte 7, 0x01). */
-export const supportsDht = (reserved: Buffer): boolean => (reserved[RESERVED_DHT[0]] & RESERVED_DHT[1]) !== 0;
-
-// --------------------------------------------------------------------------------------------- handshake
-
-/**
- * `<pstrlen=19><pstr="BitTorrent protocol"><reserved:8><info_hash:20><peer_id:20>` (68 bytes).
- * `reserved` defaults to eight zero bytes (no extensions); see `makeReserved`.
- */
-export function encodeHandshake(h: { infoHash: Buffer; peerId: Buffer; reserved?: Buffer }): Buffer {
-  const reserved = h.reserved ?? Buffer.alloc(8);
-  if (h.infoHash.length !== 20) throw new WireError('unencodable', `info-hash is ${h.infoHash.length} bytes`);
-  if (h.peerId.length !== 20) throw new WireError('unencodable', `peer id is ${h.peerId.length} bytes`);
-  if (reserved.length !== 8) throw new WireError('unencodable', `reserved is ${reserved.length} bytes`);
-  const out = Buffer.allocUnsafe(HANDSHAKE_LENGTH);
-  out[0] = 19;
-  PROTOCOL_BYTES.copy(out, 1);
-  reserved.copy(out, 20);
-  h.infoHash.copy(out, 28);
-  h.peerId.copy(out, 48);
-  return out;
-}
-
-/**
- * Checks a handshake prefix as soon as bytes arrive, so a garbage peer is dropped at its first byte
- * rather than after 68. Throws `bad-protocol`; returns quietly for a valid (possibly partial) prefix.
- */
-export function checkHandshakePrefix(buf: Buffer): void {
-  const n = Math.min(buf.length, 20);
-  if (n > 0 && buf[0] !== 19) throw new WireError('bad-protocol', `handshake pstrlen is ${buf[0]}, not 19`);
-  for (let i = 1; i < n; i++) {
-    if (buf[i] !== PROTOCOL_BYTES[i - 1])
-      throw new WireError('bad-protocol', 'handshake protocol string mismatch');
-  }
-}
-
-/**
- * Decodes a 68-byte handshake. `expectInfoHash` is the info-hash this connection serves, or a predicate
- * (an incoming connection may ask for any torrent we hold).
- * Errors: `bad-handshake-length`, `bad-protocol`, `info-hash-mismatch`.
- */
-export function decodeHandshake(
-  buf: Buffer,
-  expectInfoHash?: Buffer | ((infoHash: Buffer) => boolean),
-): Handshake {
-  if (buf.length !== HANDSHAKE_LENGTH) {
-    throw new WireError('bad-handshake-length', `handshake is ${buf.length} bytes, not ${HANDSHAKE_LENGTH}`);
-  }
-  checkHandshakePrefix(buf);
-  const infoHash = Buffer.from(buf.subarray(28, 48));
-  if (expectInfoHash !== undefined) {
-    const ok =
-      typeof expectInfoHash === 'function' ? expectInfoHash(infoHash) : expectInfoHash.equals(infoHash);
-    if (!ok) throw new WireError('info-hash-mismatch', `unexpected info-hash ${infoHash.toString('hex')}`);
-  }
-  return {
-    type: 'Handshake',
-    reserved: Buffer.from(buf.subarray(20, 28)),
-    infoHash,
-    peerId: Buffer.from(buf.subarray(48, 68)),
-  };
-}
 
 // -------------------------------------------------------------------------------------------- messages
 
@@ -487,90 +264,6 @@ export function decodeMessage(payload: Buffer, opts: DecodeMessageOptions = {}):
       return { type: 'Extended', id: payload[1], payload: payload.subarray(2) };
     default:
       throw new WireError('unknown-id', `unknown message id ${id}`);
-  }
-}
-
-// --------------------------------------------------------------------------------------------- bitfield
-
-/**
- * A set of piece indices backed by BEP 3 bitfield bytes (MSB-first).
- *
- * @example
- *   const have = BitSet.fromBuffer(msg.bits, 10); // throws bad-bitfield-length / spare-bits-set
- *   have.get(3); have.count(); have.isComplete();
- */
-export class BitSet {
-  private constructor(
-    readonly pieceCount: number,
-    private readonly bytes: Buffer,
-  ) {}
-
-  static byteLength(pieceCount: number): number {
-    return Math.ceil(pieceCount / 8);
-  }
-
-  static empty(pieceCount: number): BitSet {
-    return new BitSet(pieceCount, Buffer.alloc(BitSet.byteLength(pieceCount)));
-  }
-
-  static full(pieceCount: number): BitSet {
-    const b = BitSet.empty(pieceCount);
-    for (let i = 0; i < pieceCount; i++) b.set(i);
-    return b;
-  }
-
-  /** Validates peer bytes (exact length, spare bits zero) and copies them. */
-  static fromBuffer(bits: Buffer, pieceCount: number): BitSet {
-    const expected = BitSet.byteLength(pieceCount);
-    if (bits.length !== expected) {
-      throw new WireError(
-        'bad-bitfield-length',
-        `bitfield is ${bits.length} bytes, ${pieceCount} pieces need ${expected}`,
-      );
-    }
-    const spare = expected * 8 - pieceCount;
-    if (spare > 0 && (bits[expected - 1] & ((1 << spare) - 1)) !== 0) {
-      throw new WireError('spare-bits-set', 'bitfield has bits set past the last piece');
-    }
-    return new BitSet(pieceCount, Buffer.from(bits));
-  }
-
-  get(index: number): boolean {
-    if (!(index >= 0 && index < this.pieceCount)) return false;
-    return (this.bytes[index >> 3] & (0x80 >> (index & 7))) !== 0;
-  }
-
-  set(index: number, value = true): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.pieceCount) {
-      throw new RangeError(`piece ${index} outside 0..${this.pieceCount - 1}`);
-    }
-    if (value) this.bytes[index >> 3] |= 0x80 >> (index & 7);
-    else this.bytes[index >> 3] &= ~(0x80 >> (index & 7));
-  }
-
-  count(): number {
-    let n = 0;
-    for (const byte of this.bytes) {
-      let v = byte;
-      while (v) {
-        v &= v - 1;
-        n++;
-      }
-    }
-    return n;
-  }
-
-  isComplete(): boolean {
-    return this.count() === this.pieceCount;
-  }
-
-  isEmpty(): boolean {
-    return this.bytes.every((b) => b === 0);
-  }
-
-  /** A copy of the bytes, ready for a Bitfield message. */
-  toBuffer(): Buffer {
-    return Buffer.from(this.bytes);
   }
 }
 

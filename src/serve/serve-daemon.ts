@@ -5,61 +5,33 @@
  * Owns: the torrent list as users see it — a small number per torrent that is never reused, where it came
  * from (the store or by hand), whether it is queued, running, paused or failed, and why; adding from the
  * store (a watched folder or Dropbox) and by hand (a path, a store name, or .torrent bytes); pause,
- * resume, remove (optionally with the data), verify, per-torrent and global limits; a start queue (two
- * torrents check their data at a time, the rest wait in `queued`); and the state file's updates. Does
- * not own: the engine's work (src/actors/engine.ts), watching the store (src/store/store-watcher.ts) or
- * the state file's format (src/serve/serve-state.ts).
+ * resume, remove (optionally with the data), verify, per-torrent and global limits; and the state
+ * file's updates. Does not own: the entry type and finding entries (serve-entries.ts), the start queue
+ * (serve-start-queue.ts: two torrents check their data at a time, the rest wait in `queued`), the
+ * engine's work (src/actors/engine.ts), watching the store (src/store/store-watcher.ts) or the state
+ * file's format (src/serve/serve-state.ts).
  *
  * Isolation: a torrent that fails — a bad .torrent in the store, a data folder that cannot be written,
  * a disk that fills — shows `error` with its message; every other torrent keeps running.
  */
 import * as fs from 'node:fs/promises';
 import { Observable, Subject, Subscription } from 'rxjs';
-import type { Engine } from '../actors/engine';
 import type { Magnet } from '../actors/magnet';
 import { parseMagnet } from '../protocol/magnet';
-import type { Torrent } from '../actors/torrent';
 import type { EventInput } from '../events/engine-event';
 import { Metainfo, parseMetainfo } from '../protocol/metainfo';
 import { StoreChange, watchStore } from '../store/store-watcher';
 import type { TorrentStore } from '../store/torrent-store';
+import { ServeEntry, attachTorrent, findEntry } from './serve-entries';
 import type { ServeState } from './serve-state';
+import { StartQueue, TorrentStartOptions } from './serve-start-queue';
 
-export type EntryState = 'metadata' | 'queued' | 'checking' | 'running' | 'paused' | 'error';
+export type { EntryState, ServeEntry } from './serve-entries';
 
-export interface ServeEntry {
-  readonly id: number;
-  /** Info-hash (hex), or `store:<file name>` for a store file that does not parse. */
-  readonly key: string;
-  name: string;
-  origin: 'store' | 'manual';
-  /** File name in the store, for store torrents. */
-  storeName?: string;
-  meta?: Metainfo;
-  torrent?: Torrent;
-  state: EntryState;
-  error?: string;
-  addedAt: number;
-  limits: { down?: number; up?: number };
-  /** Its next start hashes every piece (`verify`). */
-  verifyNext?: boolean;
-  /** Added as a magnet link: the link (kept to fetch again after a pause), and the fetch while it runs. */
-  magnetUri?: string;
-  magnet?: Magnet;
-}
-
-export interface ServeDaemonOptions {
-  engine: Engine;
+export interface ServeDaemonOptions extends TorrentStartOptions {
   store: TorrentStore;
   state: ServeState;
-  /** Where every torrent's data lives (`DATA/<name>`). */
-  dataDir: string;
   watch: boolean;
-  maxPeersPerTorrent?: number;
-  uploadSlots?: number;
-  minAnnounceIntervalMs?: number;
-  /** Torrents checking their data at once (default 2). */
-  concurrentChecks?: number;
   clock?: () => number;
   /** Store-watch options (tests shorten the rescan). */
   rescanMs?: number;
@@ -73,14 +45,18 @@ export class ServeDaemon {
   private readonly events = new Subject<EventInput>();
   /** serve's own events (the engine's come through the engine). */
   readonly events$: Observable<EventInput> = this.events.asObservable();
-  private readonly queue: ServeEntry[] = [];
-  private checking = 0;
+  private readonly queue: StartQueue;
   private readonly sub = new Subscription();
   private readonly clock: () => number;
   private stopped = false;
 
   constructor(private readonly o: ServeDaemonOptions) {
     this.clock = o.clock ?? Date.now;
+    this.queue = new StartQueue({
+      ...o,
+      isListed: (e) => this.entries.get(e.key) === e,
+      emit: (e) => this.emit(e),
+    });
   }
 
   /** Adds what was added by hand before, then the store's torrents (and follows the store when watching). */
@@ -128,24 +104,7 @@ export class ServeDaemon {
 
   /** A name (or its unique start), an info-hash prefix (4+ hex digits), or the number `list` shows. */
   find(spec: string): { entry?: ServeEntry; error?: string } {
-    const s = spec.trim();
-    if (/^\d+$/.test(s) && this.byId(Number(s))) return { entry: this.byId(Number(s)) };
-    const hits = this.list().filter(
-      (e) =>
-        e.name === s ||
-        e.storeName === s ||
-        e.storeName === `${s}.torrent` ||
-        (/^[0-9a-f]{4,40}$/i.test(s) && e.key.startsWith(s.toLowerCase())),
-    );
-    if (hits.length === 1) return { entry: hits[0] };
-    if (hits.length === 0) {
-      // Then a unique start of a name: `movie` for `movie.mp4`.
-      const starts = this.list().filter((e) => s.length > 0 && e.name.startsWith(s));
-      if (starts.length === 1) return { entry: starts[0] };
-      if (starts.length > 1) hits.push(...starts);
-      else return { error: `no torrent matches ${JSON.stringify(s)}` };
-    }
-    return { error: `${JSON.stringify(s)} is ambiguous: ${hits.map((e) => `${e.id} ${e.name}`).join(', ')}` };
+    return findEntry(this.list(), spec);
   }
 
   /** Adds by hand: .torrent bytes, a path, or a name in the store. Resolves once it is in the list. */
@@ -173,8 +132,7 @@ export class ServeDaemon {
       e.magnet = undefined;
       await this.o.engine.remove(e.key); // the fetch starts again on resume
     }
-    const i = this.queue.indexOf(e);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.drop(e);
     await e.torrent?.pause();
     this.emit({ category: 'engine', type: 'TorrentPaused', torrent: e.key, name: e.name });
   }
@@ -200,8 +158,7 @@ export class ServeDaemon {
   /** Stops it and forgets it; with `deleteData` its files go too. A store torrent stays out after a restart. */
   async remove(e: ServeEntry, opts: { deleteData?: boolean } = {}): Promise<void> {
     this.entries.delete(e.key);
-    const i = this.queue.indexOf(e);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.drop(e);
     if (e.meta || e.magnetUri) {
       e.magnet = undefined;
       await this.o.engine.remove(e.key, { deleteData: opts.deleteData === true });
@@ -233,6 +190,7 @@ export class ServeDaemon {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.queue.stop();
     this.sub.unsubscribe();
     await this.o.engine.stop();
     await this.o.state.flush().catch(() => undefined);
@@ -311,7 +269,7 @@ export class ServeDaemon {
     this.entries.set(e.key, e);
     this.emit({ category: 'engine', type: 'TorrentAdded', torrent: e.key, name: e.name, origin, paused });
     if (paused) e.state = 'paused';
-    else this.enqueue(e, false);
+    else this.queue.enqueue(e, false);
     return e;
   }
 
@@ -367,14 +325,9 @@ export class ServeDaemon {
         await this.o.state.addManual(meta.infoHashHex, meta.name, torrentFile);
         const t = await m.whenTorrent();
         if (!current()) return;
-        e.torrent = t;
         e.magnet = undefined;
         e.state = 'running';
-        t.setLimits({ down: e.limits.down ?? 0, up: e.limits.up ?? 0 });
-        t.onFatal((err) => {
-          e.state = 'error';
-          e.error = err.message;
-        });
+        attachTorrent(e, t);
       }, failed)
       .catch(failed);
   }
@@ -389,71 +342,7 @@ export class ServeDaemon {
       e.torrent = undefined;
     }
     e.error = undefined;
-    this.enqueue(e, verify);
-  }
-
-  private enqueue(e: ServeEntry, verify: boolean): void {
-    e.state = 'queued';
-    e.verifyNext = verify;
-    this.queue.push(e);
-    this.pump();
-  }
-
-  /** Starts queued torrents, `concurrentChecks` at a time (their start-up checks read and hash data). */
-  private pump(): void {
-    const max = this.o.concurrentChecks ?? 2;
-    while (!this.stopped && this.checking < max && this.queue.length > 0) {
-      const e = this.queue.shift() as ServeEntry;
-      this.checking++;
-      void this.startOne(e).finally(() => {
-        this.checking--;
-        this.pump();
-      });
-    }
-  }
-
-  private async startOne(e: ServeEntry): Promise<void> {
-    if (!e.meta || this.entries.get(e.key) !== e) return;
-    e.state = 'checking';
-    let t: Torrent;
-    try {
-      t = this.o.engine.add({
-        meta: e.meta,
-        dir: this.o.dataDir,
-        mode: 'leech', // complete data is found by the check and seeded; missing data is downloaded
-        trackers: e.meta.announceList.filter((tier) => tier.some((u) => /^(https?|udp):/i.test(u))),
-        maxPeers: this.o.maxPeersPerTorrent,
-        uploadSlots: this.o.uploadSlots,
-        verify: e.verifyNext === true,
-        minAnnounceIntervalMs: this.o.minAnnounceIntervalMs,
-      });
-    } catch (err) {
-      e.state = 'error';
-      e.error = (err as Error).message;
-      return;
-    }
-    e.torrent = t;
-    t.setLimits({ down: e.limits.down ?? 0, up: e.limits.up ?? 0 });
-    t.onFatal((err) => {
-      e.state = 'error';
-      e.error = err.message;
-    });
-    try {
-      await t.start();
-      if (this.entries.get(e.key) !== e || e.torrent !== t) return; // removed or restarted meanwhile
-      if (e.state === 'checking') e.state = 'running';
-      else if (e.state === 'paused') await t.pause();
-    } catch (err) {
-      e.state = 'error';
-      e.error = (err as Error).message;
-      this.emit({
-        category: 'error',
-        type: 'TorrentFailed',
-        level: 'error',
-        torrent: e.key,
-        message: e.error,
-      });
-    }
+    this.queue.enqueue(e, verify);
   }
 
   private async readTorrentFile(filename: string): Promise<Buffer> {

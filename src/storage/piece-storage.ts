@@ -6,15 +6,16 @@
  * positional reads and writes that cross file boundaries (via `spansFor`), a bounded LRU of open file
  * handles, `fsync` on flush, and turning OS errors into a `StorageError` that names the path.
  * Does not own: queueing, concurrency limits or backpressure (src/core/storage-queue.ts and
- * src/actors/storage-actor.ts), hashing (src/streams/hash-pool.ts reads `layout()` itself) or deciding
- * that a piece is complete — a caller marks a piece complete only after it is written *and* verified.
+ * src/actors/storage-actor.ts), hashing (src/streams/hash-pool.ts reads `layout()` itself), deciding
+ * that a piece is complete (a caller marks a piece complete only after it is written *and* verified), a
+ * file's size rules at open (prepare-file.ts) or the wording of errors (storage-errors.ts; `StorageError`
+ * and `toStorageError` are re-exported here).
  *
  * Safety rules:
  * - every resolved path is re-checked to stay inside `dir`, although metainfo already rejected unsafe
  *   path components (defence in depth);
- * - an existing file that is *longer* than the torrent says is refused with `too-large`, never truncated:
- *   it is probably not the file the user thinks it is, and truncating would destroy their data;
- * - a shorter existing file is extended (sparse), which keeps every byte already there.
+ * - an existing file that is *longer* than the torrent says is refused, never truncated; a shorter one is
+ *   extended (sparse), which keeps every byte already there (prepare-file.ts).
  *
  * @example
  *   const s = new PieceStorage(meta, '/downloads');
@@ -30,41 +31,11 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Metainfo } from '../protocol/metainfo';
 import { LayoutFile, spansFor } from './file-layout';
+import { prepareFile } from './prepare-file';
+import { StorageError, Verb, toStorageError } from './storage-errors';
 
-/** OS codes we name explicitly, plus our own: a bad range, an unsafe path, a size we refuse. */
-export type StorageErrorCode =
-  | 'ENOSPC'
-  | 'EACCES'
-  | 'EPERM'
-  | 'ENOENT'
-  | 'ENOTDIR'
-  | 'EISDIR'
-  | 'EEXIST'
-  | 'EROFS'
-  | 'EFBIG'
-  | 'EMFILE'
-  | 'EIO'
-  | 'range'
-  | 'unsafe-path'
-  | 'too-large'
-  | 'size-mismatch'
-  | 'not-file'
-  | 'short-read'
-  | 'closed'
-  | 'not-open'
-  | (string & NonNullable<unknown>);
-
-export class StorageError extends Error {
-  constructor(
-    readonly code: StorageErrorCode,
-    /** The file or folder concerned (absolute), when there is one. */
-    readonly path: string | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StorageError';
-  }
-}
+export { StorageError, toStorageError } from './storage-errors';
+export type { StorageErrorCode } from './storage-errors';
 
 export interface OpenOptions {
   /** Create missing folders and files (leech). When false a missing file is an `ENOENT` error (seed). */
@@ -83,8 +54,6 @@ interface Slot {
   users: number;
   dirty: boolean;
 }
-
-type Verb = 'opening' | 'creating' | 'reading' | 'writing' | 'syncing' | 'closing' | 'creating folder';
 
 export class PieceStorage {
   /** Absolute path of the download folder. */
@@ -158,45 +127,8 @@ export class PieceStorage {
           made.add(parent);
         }
       }
-      const flags = this.readOnly ? C.O_RDONLY : C.O_RDWR | (create ? C.O_CREAT : 0);
-      let fh: FileHandle;
-      try {
-        fh = await fsp.open(p, flags, 0o644);
-      } catch (e) {
-        throw toStorageError(e, p, create ? 'creating' : 'opening');
-      }
-      try {
-        const st = await fh.stat();
-        if (st.isFile()) {
-          if (st.size > want) {
-            throw new StorageError(
-              'too-large',
-              p,
-              `${p} is ${st.size} bytes but the torrent expects ${want}; refusing to truncate it (move it away or pick another folder)`,
-            );
-          }
-          if (st.size < want) {
-            if (this.readOnly) {
-              throw new StorageError(
-                'size-mismatch',
-                p,
-                `${p} is ${st.size} bytes but the torrent expects ${want}`,
-              );
-            }
-            await fh.truncate(want).catch((e: unknown) => {
-              throw toStorageError(e, p, 'creating');
-            });
-          }
-          this.regular[i] = true;
-        } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-          this.regular[i] = false;
-        } else {
-          throw new StorageError('not-file', p, `${p} is not a regular file`);
-        }
-      } catch (e) {
-        await fh.close().catch(() => undefined);
-        throw e;
-      }
+      const { fh, regular } = await prepareFile(p, want, create, this.readOnly);
+      this.regular[i] = regular;
       this.adopt(i, fh);
     }
   }
@@ -441,38 +373,5 @@ export class PieceStorage {
       })
       .finally(() => this.closing.delete(p));
     this.closing.add(p);
-  }
-}
-
-/** Wraps an OS error (or passes a StorageError through) with a message that names the path. */
-export function toStorageError(e: unknown, p: string, verb: Verb): StorageError {
-  if (e instanceof StorageError) return e;
-  const code = (e as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
-  const raw = e instanceof Error ? e.message : String(e);
-  switch (code) {
-    case 'ENOSPC':
-      return new StorageError(code, p, `disk full ${verb} ${p}`);
-    case 'EDQUOT':
-      return new StorageError(code, p, `disk quota exceeded ${verb} ${p}`);
-    case 'EACCES':
-    case 'EPERM':
-      return new StorageError(code, p, `permission denied ${verb} ${p}`);
-    case 'ENOENT':
-      return new StorageError(code, p, `missing file or folder: ${p}`);
-    case 'ENOTDIR':
-      return new StorageError(code, p, `cannot use ${p}: part of its folder path is a file, not a folder`);
-    case 'EEXIST':
-      return new StorageError(code, p, `cannot create folder ${p}: a file with that name exists`);
-    case 'EISDIR':
-      return new StorageError(code, p, `${p} is a folder, expected a file`);
-    case 'EROFS':
-      return new StorageError(code, p, `read-only file system ${verb} ${p}`);
-    case 'EFBIG':
-      return new StorageError(code, p, `file too large for this file system ${verb} ${p}`);
-    case 'EMFILE':
-    case 'ENFILE':
-      return new StorageError(code, p, `too many open files ${verb} ${p}`);
-    default:
-      return new StorageError(code, p, `${raw} (${verb} ${p})`);
   }
 }
