@@ -123,7 +123,7 @@ export class Engine {
 
   constructor(private readonly o: EngineOptions) {
     this.peerId = o.peerId ?? newPeerId();
-    this.pool = o.pool ?? new HashPool();
+    this.pool = o.pool ?? new HashPool(undefined, { eager: false });
     this.ownPool = !o.pool;
     this.buffers = new BufferPool(o.readBudgetBytes ?? 64 * 1024 * 1024);
     this.clock = o.clock ?? Date.now;

@@ -77,7 +77,7 @@ export function createTorrentParts(o: {
   );
   sub.add(disk.pressure$.subscribe((on) => inbox({ type: 'DiskPressure', on })));
 
-  const verifier = createVerifier({ pool: o.pool, expected: (i) => pieceHash(meta, i), onError: fail });
+  const verifier = createVerifier({ expected: (i) => pieceHash(meta, i), onError: fail });
   sub.add(
     verifier.events$.subscribe((e) =>
       inbox({ type: 'Hashed', index: e.index, ok: e.ok, data: e.data, error: e.error }),

@@ -1,17 +1,22 @@
 /**
- * The hash verifier: checks a downloaded piece's SHA1 against the torrent on the engine's worker pool.
+ * The hash verifier: checks a downloaded piece's SHA1 against the torrent.
  *
  * Owns: the queue of pieces being hashed (bounded: `busy$` turns true at `maxQueued` so the scheduler
- * stops requesting, false again below it) and turning pool results into `PieceHashed` facts. The bytes
- * move to a worker and back without a copy (`HashPool.hashOwned`) and come back in the event, for the
- * storage write. Does not own: what a failure means (the torrent frees the blocks and blames senders) or
- * the pool (the engine's, shared by every torrent).
+ * stops requesting, false again below it) and turning hashes into `PieceHashed` facts; the bytes come
+ * back in the event, for the storage write. Does not own: what a failure means (the torrent frees the
+ * blocks and blames senders) or the pool (the engine's, shared by every torrent).
+ *
+ * Where the hash runs: on this thread by default. A 512 KiB piece takes ~0.3 ms of OpenSSL SHA1; handing
+ * it to a worker and back cost more than that in total CPU (BENCHMARKS.md, "Transfer", issue 14: each
+ * transferred ArrayBuffer counts as new external memory, which drove a major GC every few dozen pieces,
+ * and every hand-off wakes another thread). With `pool` the hash runs on a worker instead.
  *
  * @example
- *   const verifier = createVerifier({ pool, expected: (i) => pieceHash(meta, i) });
+ *   const verifier = createVerifier({ expected: (i) => pieceHash(meta, i) });
  *   verifier.events$.subscribe((e) => e.ok ? disk.send({ type: 'WriteBlock', index: e.index, begin: 0, data: e.data }) : retry(e.index));
  *   verifier.send({ type: 'Verify', index: 3, data: pieceBytes });
  */
+import { createHash } from 'node:crypto';
 import { Observable, distinctUntilChanged, map } from 'rxjs';
 import { ActorRef, createActor } from './actor';
 import type { HashPool } from '../streams/hash-pool';
@@ -30,7 +35,8 @@ export interface VerifierState {
 }
 
 export interface VerifierOptions {
-  pool: HashPool;
+  /** Hash on this worker pool instead of on the calling thread. */
+  pool?: HashPool;
   /** The torrent's SHA1 of piece `index`. */
   expected: (index: number) => Buffer;
   /** Pieces hashing at once before `busy$` turns on (default 16). */
@@ -62,6 +68,17 @@ export function createVerifier(o: VerifierOptions): Verifier {
       };
     },
     perform: (eff, self) => {
+      if (!o.pool) {
+        // The answer is queued behind this step, like a worker's would be (transitions never nest).
+        const hash = createHash('sha1').update(eff.data).digest();
+        self.send({
+          type: 'Hashed',
+          index: eff.index,
+          ok: hash.equals(o.expected(eff.index)),
+          data: eff.data,
+        });
+        return;
+      }
       o.pool.hashOwned(eff.data).then(
         ({ hash, bytes }) =>
           self.send({

@@ -36,8 +36,13 @@ export class HashPool {
    * `size` workers at most; they start on demand (one at first, another whenever work is waiting), so
    * a leecher whose pieces arrive slower than one core hashes holds one worker, not one per core.
    */
-  constructor(readonly size: number = Math.max(1, os.availableParallelism())) {
-    this.spawn();
+  constructor(
+    readonly size: number = Math.max(1, os.availableParallelism()),
+    opts: { eager?: boolean } = {},
+  ) {
+    // `eager` (the default) starts one worker now, ready for the first job; the engine's pool starts
+    // none until work comes (a leecher hashes on its own thread: a worker costs ~10 MB it may never use).
+    if (opts.eager !== false) this.spawn();
   }
 
   /** Hash `count` pieces starting at `first`, reading them from `files`. Resolves to 20 × count bytes. */

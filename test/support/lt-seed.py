@@ -30,8 +30,10 @@ stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
 seen = set()
 ticks = 0
-while not stop.wait(0.1):
+# Peers are polled every 10 ms: a leecher that takes a few MiB and exits may hold its connection for
+# less than 100 ms, and a peer gone before a poll is never reported.
+while not stop.wait(0.01):
     report_peers(h, seen)
     ticks += 1
-    if ticks % 10 == 0:
+    if ticks % 100 == 0:
         print('uploaded', h.status().total_payload_upload, flush=True)
