@@ -22,6 +22,9 @@ const ENDGAME_BATCH = 4;
  * slowed for a second) does not turn the whole tail into duplicates.
  */
 const LATE_STALL_MS = 2000;
+/** How long a piece a peer rejected is not asked of it again, and how many such pieces are kept. */
+const REFUSED_MS = 10_000;
+const MAX_REFUSED = 1024;
 
 export interface SchedulerOptions {
   /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
@@ -44,6 +47,12 @@ interface PeerSched {
   /** BEP 6: pieces we may request even while choked. */
   allowedFast: Set<number>;
   outstanding: Map<number, Outstanding>;
+  /**
+   * Pieces it rejected while unchoking us (index → until when, ms): a seed that found the piece bad on
+   * its disk, or whose queue was full. Asked elsewhere meanwhile — asking the same peer again at once
+   * would loop request → reject and starve the peers that have the piece.
+   */
+  refused: Map<number, number>;
   depth: number;
   /** Most requests this peer queues (its BEP 10 `reqq`, at most maxDepth). */
   cap: number;
@@ -96,6 +105,7 @@ export class Scheduler {
       chokesUs: true,
       allowedFast: new Set(),
       outstanding: new Map(),
+      refused: new Map(),
       depth: Math.min(this.initialDepth, this.maxDepth),
       cap: this.maxDepth,
       lastArrival: undefined,
@@ -164,7 +174,7 @@ export class Scheduler {
    * this peer has exactly this (index, begin, length): BEP 6 makes that a protocol violation, and the
    * picker is never touched with a span it did not hand out.
    */
-  rejected(id: string, span: BlockSpan): boolean {
+  rejected(id: string, span: BlockSpan, now = 0): boolean {
     const p = this.peers.get(id);
     if (!p) return false;
     const key = this.matchKey(p, span);
@@ -172,6 +182,12 @@ export class Scheduler {
     const o = p.outstanding.get(key) as Outstanding;
     p.outstanding.delete(key);
     this.picker.cancelled(o.span);
+    // A choking peer rejects what it had queued (BEP 6); an unchoking one will not send this piece.
+    if (!p.chokesUs) {
+      if (p.refused.size >= MAX_REFUSED)
+        for (const [i, until] of p.refused) if (until <= now) p.refused.delete(i);
+      if (p.refused.size < MAX_REFUSED) p.refused.set(span.index, now + REFUSED_MS);
+    }
     return true;
   }
 
@@ -234,7 +250,11 @@ export class Scheduler {
     // Pieces stay "in progress" in the picker until verified, so this also counts pieces being hashed or
     // written; the picker starts new pieces only into the room left under the cap.
     const roomForPieces = Math.max(0, this.opts.maxPiecesInProgress - this.picker.piecesInProgressCount());
-    const has = (i: number): boolean => (p.seed || p.has.get(i)) && (!p.chokesUs || p.allowedFast.has(i));
+    const refused = p.refused;
+    const has = (i: number): boolean =>
+      (p.seed || p.has.get(i)) &&
+      (!p.chokesUs || p.allowedFast.has(i)) &&
+      (refused.size === 0 || !((refused.get(i) ?? 0) > now));
     if (p.chokesUs && p.allowedFast.size === 0) return [];
     const endgame = this.picker.unrequestedBlocks() === 0;
     // Endgame duplicates only go to a peer with nothing else in flight, a few at a time (as libtorrent

@@ -81,14 +81,15 @@ export function handlePeerEvent(t: TorrentLogic, key: string, e: PeerEvent): voi
       return onBlock(t, key, e.span, e.data);
     case 'PeerRejected':
       // BEP 6: a reject must name a request we sent, exactly; anything else ends the connection.
-      if (!sched.rejected(key, e.span)) {
+      if (!sched.rejected(key, e.span, t.o.clock())) {
         const { index, begin, length } = e.span;
         const reason = `protocol error: reject for a block we did not request (${index}:${begin}+${length})`;
         t.toPeer(key, { type: 'Close', reason });
         t.strike(key, reason, 0.5);
         return;
       }
-      return t.fill(key);
+      // The block is free again: whoever has room (not only this peer) may take it now.
+      return t.fillAll();
     case 'PeerWantsBlock':
       if (!t.pieces.servable(e.span.index)) return t.toPeer(key, { type: 'BlockUnavailable', span: e.span });
       t.effect({

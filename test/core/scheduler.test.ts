@@ -57,6 +57,36 @@ describe('Scheduler', () => {
     expect(s.isInteresting('a')).toBe(false);
   });
 
+  it('does not ask a peer again at once for a piece it rejected while unchoking us; another peer gets it', () => {
+    const s = setup(1);
+    for (const id of ['a', 'b']) {
+      s.addPeer(id);
+      s.peerHaveAll(id);
+      s.peerUnchoked(id);
+    }
+    const spans = s.fill('a', 0);
+    expect(spans.length).toBeGreaterThan(0);
+    for (const sp of spans) expect(s.rejected('a', sp, 100)).toBe(true); // a seed that found it bad
+    expect(s.fill('a', 200)).toEqual([]); // not the same piece again: that would loop
+    expect(s.fill('b', 200).map((x) => x.index)).toEqual(spans.map((x) => x.index));
+    // Some time later a is asked again (its queue may only have been full), if anything is still free.
+    for (const sp of spans) s.rejected('b', sp, 300);
+    expect(s.fill('a', 300 + 9_000)).toEqual([]);
+    expect(s.fill('a', 300 + 10_001).length).toBeGreaterThan(0);
+  });
+
+  it('a choking peer rejecting its queue (BEP 6) is asked again once it unchokes', () => {
+    const s = setup(1);
+    s.addPeer('a');
+    s.peerHaveAll('a');
+    s.peerUnchoked('a');
+    const spans = s.fill('a', 0);
+    s.peerChoked('a', true); // fast: its queue is kept until it rejects it
+    for (const sp of spans) expect(s.rejected('a', sp, 10)).toBe(true);
+    s.peerUnchoked('a');
+    expect(s.fill('a', 20).length).toBeGreaterThan(0);
+  });
+
   it("frees a choked peer's requests without the fast extension, keeps them with it", () => {
     const s = setup(4);
     for (const id of ['slow', 'fast']) {
