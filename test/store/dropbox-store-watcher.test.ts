@@ -136,15 +136,20 @@ it('follows the folder being deleted and created again', async () => {
 });
 
 it('stops polling when unsubscribed', async () => {
+  put('a.bin');
   const w = watch();
+  await w.next(published('a.bin.torrent'));
   await answered('files/list_folder/longpoll', 1);
   w.stop();
-  // Requests sent just before stop() may still reach the emulator (the longpoll in flight, a continue
-  // already dispatched); after they settle, nothing new is asked.
-  const atStop = emu.requests.length;
+  // Requests dispatched just before stop() may still arrive, be held and be answered (the longpoll in
+  // flight, a continue already sent); once they have, nothing new is asked.
+  const atStop = emu.received;
   await tick(LONGPOLL_MS);
-  expect(emu.requests.length - atStop).toBeLessThanOrEqual(2);
-  const settled = emu.requests.length;
+  const until = Date.now() + 5 * LONGPOLL_MS;
+  while (emu.open > 0 && Date.now() < until) await tick(20);
+  expect(emu.open).toBe(0);
+  expect(emu.received - atStop).toBeLessThanOrEqual(2);
+  const settled = emu.received;
   await tick(3 * LONGPOLL_MS);
-  expect(emu.requests.length).toBe(settled);
+  expect(emu.received).toBe(settled);
 });

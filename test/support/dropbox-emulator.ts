@@ -73,6 +73,9 @@ export class DropboxEmulator {
   readonly appSecret?: string;
   readonly files = new Map<string, StoredFile>();
   readonly requests: RequestRecord[] = [];
+  /** Requests received, and those not yet answered (held longpolls included). */
+  received = 0;
+  open = 0;
   /** Every token this emulator ever issued or accepted (for "no token leaked" checks). */
   readonly issuedTokens = new Set<string>();
   readonly scopes = new Set(Object.values(SCOPE));
@@ -93,6 +96,9 @@ export class DropboxEmulator {
     this.pageSize = opts.pageSize ?? 1000;
     this.longpollMaxMs = opts.longpollMaxMs ?? 480_000;
     this.server = http.createServer((req, res) => {
+      this.received++;
+      this.open++;
+      res.on('close', () => this.open--);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
