@@ -50,9 +50,9 @@ function readRange(files, start, length, into) {
 function hashRange(files, pieceLength, total, first, count) {
   // Whole pieces up to 2 MiB per read: fewer system calls (~1.5% less CPU than a read per 512 KiB piece).
   const per = Math.max(1, Math.min(count, Math.floor(2097152 / pieceLength)));
-  // 64 bytes past a page boundary: a large buffer starts on one, like the page-cache pages read into
-  // it, and a copy whose source and target addresses agree mod 4096 runs ~45% slower here (4K
-  // aliasing: 2 GiB read 0.27 s of system time page-aligned, 0.15 s offset; BENCHMARKS.md, "create").
+  // 64 bytes in: a large Buffer starts 16 bytes past a 512-byte boundary (malloc's header), and the
+  // kernel copies page-cache pages to a target 16-24 bytes past one ~50% slower than elsewhere
+  // (0.145 vs 0.095 s of system time per GiB here, likely 4K aliasing; BENCHMARKS.md, "create").
   if (scratch.length < per * pieceLength) scratch = Buffer.allocUnsafeSlow(per * pieceLength + 64).subarray(64);
   // Not from Buffer's shared 8 KiB pool: a view posted to another thread takes its whole buffer along.
   const out = Buffer.allocUnsafeSlow(20 * count);
