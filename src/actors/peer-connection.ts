@@ -348,7 +348,8 @@ export class PeerConnection {
   private sendPiece(index: number, begin: number, block: Buffer): void {
     const ok = !this.state.closed && !this.stream.destroyed;
     if (ok) this.write(() => sendMessage(this.stream, { type: 'Piece', index, begin, block }));
-    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock() });
+    const canSend = this.stream.writableLength < SEND_HIGH_WATER;
+    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock(), canSend });
   }
 
   private pump(): void {
