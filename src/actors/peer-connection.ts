@@ -3,9 +3,9 @@
  * actor runtime and performs its effects on a transport (a TCP socket, or an encrypting stream over one).
  *
  * Owns: the transport — reading it through the framing reader (src/streams/wire-framing.ts), writing
- * frames with cork/uncork, the upload-limit wait before each block, and answering `Pump` with whether
- * the socket has room. Does not own: protocol rules (the transition) or what the torrent does with the
- * facts (`events$`). Supervision: a throw in the transition or an effect fails this actor, which closes
+ * frames (corked until the end of the tick, see `write`), the upload-limit wait before each block, and
+ * answering `Pump` with whether the socket has room. Does not own: protocol rules (the transition) or
+ * what the torrent does with the facts (`events$`). Supervision: a throw in the transition or an effect fails this actor, which closes
  * the connection with a `PeerClosed` event; nothing reaches the process.
  *
  * Upload memory per connection is bounded by design (UPLOAD_BUDGET): at most SEND_HIGH_WATER bytes queued
@@ -348,7 +348,8 @@ export class PeerConnection {
   private sendPiece(index: number, begin: number, block: Buffer): void {
     const ok = !this.state.closed && !this.stream.destroyed;
     if (ok) this.write(() => sendMessage(this.stream, { type: 'Piece', index, begin, block }));
-    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock() });
+    const canSend = this.stream.writableLength < SEND_HIGH_WATER;
+    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock(), canSend });
   }
 
   private pump(): void {
@@ -365,9 +366,22 @@ export class PeerConnection {
     );
   }
 
+  /** Corked from a tick's first write to its end: a burst of blocks leaves in one writev, not one each. */
+  private corked = false;
+  private readonly flush = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.stream.uncork();
+  };
+
   private write(f: () => boolean): void {
     if (this.state.closed || this.stream.destroyed) return;
     this.state.lastSent = this.clock(); // the runtime records when it last wrote, for keep-alives
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.flush);
+    }
     try {
       f();
     } catch (err) {
@@ -382,6 +396,7 @@ export class PeerConnection {
   private shutdown(): void {
     for (const t of this.delayed) clearTimeout(t);
     this.delayed.clear();
+    this.flush(); // what this step wrote (a reject, a last message) goes out before the socket closes
     this.stream.destroy();
     // PeerClosed went out with this step's events (events before effects): nothing follows it.
     this.actor.stop();
@@ -396,6 +411,7 @@ export class PeerConnection {
       this.events.next({ type: 'PeerClosed', reason, violation: false });
     }
     for (const t of this.delayed) clearTimeout(t);
+    this.flush();
     this.stream.destroy();
     this.events.complete();
   }
