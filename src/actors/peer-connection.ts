@@ -49,6 +49,7 @@ import type { ExtensionHandshake } from '../protocol/extension-handshake';
 import { MAX_METADATA_SIZE } from '../protocol/ut-metadata';
 import { limitReceive } from '../streams/rate-limit';
 import type { PeerTransport } from '../streams/peer-transport';
+import { readDirect } from '../streams/socket-reads';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
 export type { PeerCommand, PeerEvent, PeerTransport };
@@ -271,20 +272,22 @@ export class PeerConnection {
         violation: wire,
       });
     };
-    const push = (chunk: Buffer): void => {
+    const push = (chunk: Buffer, transient = false): void => {
       if (this.state.closed) return;
       try {
-        reader.push(chunk, emit);
+        if (transient) reader.pushTransient(chunk, emit);
+        else reader.push(chunk, emit);
       } catch (err) {
         fail(err);
       }
     };
     const down = this.o.downBucket;
-    this.stream.on('data', (chunk: Buffer) => {
-      push(chunk);
+    const onChunk = (chunk: Buffer, transient: boolean): void => {
+      push(chunk, transient);
       // Pausing the stream after a chunk makes TCP slow the sender down; nothing is buffered here.
       if (down) limitReceive(this.stream, down, chunk.length, this.clock);
-    });
+    };
+
     const ended = (): void => {
       if (this.state.closed) return;
       try {
@@ -301,6 +304,11 @@ export class PeerConnection {
     );
     if (this.o.remoteHandshake) emit(this.o.remoteHandshake);
     if (prelude && prelude.length > 0) push(prelude);
+    // After the prelude, which comes first. A socket we dialled reads into a shared buffer: its blocks
+    // go from there straight into their pieces (the torrent consumes each synchronously, within this
+    // call); other streams emit 'data'.
+    if (!readDirect(this.stream, (view) => onChunk(view, true)))
+      this.stream.on('data', (chunk: Buffer) => onChunk(chunk, false));
     this.stream.resume(); // a listener that read the handshake left the stream paused
   }
 
