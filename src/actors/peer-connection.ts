@@ -3,9 +3,9 @@
  * actor runtime and performs its effects on a transport (a TCP socket, or an encrypting stream over one).
  *
  * Owns: the transport — reading it through the framing reader (src/streams/wire-framing.ts), writing
- * frames with cork/uncork, the upload-limit wait before each block, and answering `Pump` with whether
- * the socket has room. Does not own: protocol rules (the transition) or what the torrent does with the
- * facts (`events$`). Supervision: a throw in the transition or an effect fails this actor, which closes
+ * frames (corked until the end of the tick, see `write`), the upload-limit wait before each block, and
+ * answering `Pump` with whether the socket has room. Does not own: protocol rules (the transition) or
+ * what the torrent does with the facts (`events$`). Supervision: a throw in the transition or an effect fails this actor, which closes
  * the connection with a `PeerClosed` event; nothing reaches the process.
  *
  * Upload memory per connection is bounded by design (UPLOAD_BUDGET): at most SEND_HIGH_WATER bytes queued
@@ -49,6 +49,7 @@ import type { ExtensionHandshake } from '../protocol/extension-handshake';
 import { MAX_METADATA_SIZE } from '../protocol/ut-metadata';
 import { limitReceive } from '../streams/rate-limit';
 import type { PeerTransport } from '../streams/peer-transport';
+import { readDirect } from '../streams/socket-reads';
 import { WireFrame, WireReader, sendHandshake, sendMessage } from '../streams/wire-framing';
 
 export type { PeerCommand, PeerEvent, PeerTransport };
@@ -271,20 +272,22 @@ export class PeerConnection {
         violation: wire,
       });
     };
-    const push = (chunk: Buffer): void => {
+    const push = (chunk: Buffer, transient = false): void => {
       if (this.state.closed) return;
       try {
-        reader.push(chunk, emit);
+        if (transient) reader.pushTransient(chunk, emit);
+        else reader.push(chunk, emit);
       } catch (err) {
         fail(err);
       }
     };
     const down = this.o.downBucket;
-    this.stream.on('data', (chunk: Buffer) => {
-      push(chunk);
+    const onChunk = (chunk: Buffer, transient: boolean): void => {
+      push(chunk, transient);
       // Pausing the stream after a chunk makes TCP slow the sender down; nothing is buffered here.
       if (down) limitReceive(this.stream, down, chunk.length, this.clock);
-    });
+    };
+
     const ended = (): void => {
       if (this.state.closed) return;
       try {
@@ -301,6 +304,11 @@ export class PeerConnection {
     );
     if (this.o.remoteHandshake) emit(this.o.remoteHandshake);
     if (prelude && prelude.length > 0) push(prelude);
+    // After the prelude, which comes first. A socket we dialled reads into a shared buffer: its blocks
+    // go from there straight into their pieces (the torrent consumes each synchronously, within this
+    // call); other streams emit 'data'.
+    if (!readDirect(this.stream, (view) => onChunk(view, true)))
+      this.stream.on('data', (chunk: Buffer) => onChunk(chunk, false));
     this.stream.resume(); // a listener that read the handshake left the stream paused
   }
 
@@ -348,7 +356,8 @@ export class PeerConnection {
   private sendPiece(index: number, begin: number, block: Buffer): void {
     const ok = !this.state.closed && !this.stream.destroyed;
     if (ok) this.write(() => sendMessage(this.stream, { type: 'Piece', index, begin, block }));
-    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock() });
+    const canSend = this.stream.writableLength < SEND_HIGH_WATER;
+    this.actor.send({ type: 'PieceSent', bytes: block.length, sent: ok, now: this.clock(), canSend });
   }
 
   private pump(): void {
@@ -365,9 +374,22 @@ export class PeerConnection {
     );
   }
 
+  /** Corked from a tick's first write to its end: a burst of blocks leaves in one writev, not one each. */
+  private corked = false;
+  private readonly flush = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.stream.uncork();
+  };
+
   private write(f: () => boolean): void {
     if (this.state.closed || this.stream.destroyed) return;
     this.state.lastSent = this.clock(); // the runtime records when it last wrote, for keep-alives
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.flush);
+    }
     try {
       f();
     } catch (err) {
@@ -382,6 +404,7 @@ export class PeerConnection {
   private shutdown(): void {
     for (const t of this.delayed) clearTimeout(t);
     this.delayed.clear();
+    this.flush(); // what this step wrote (a reject, a last message) goes out before the socket closes
     this.stream.destroy();
     // PeerClosed went out with this step's events (events before effects): nothing follows it.
     this.actor.stop();
@@ -396,6 +419,7 @@ export class PeerConnection {
       this.events.next({ type: 'PeerClosed', reason, violation: false });
     }
     for (const t of this.delayed) clearTimeout(t);
+    this.flush();
     this.stream.destroy();
     this.events.complete();
   }

@@ -58,8 +58,11 @@ export type PeerInput =
   | { type: 'Tick'; now: number }
   /** Answer to a `Pump` effect: whether the socket has room for more upload data. */
   | { type: 'Pump'; canSend: boolean }
-  /** A `SendPiece` effect was carried out (after any upload-limit wait); `sent` false if the socket was gone. */
-  | { type: 'PieceSent'; bytes: number; sent: boolean; now: number };
+  /**
+   * A `SendPiece` effect was carried out (after any upload-limit wait); `sent` false if the socket was
+   * gone. `canSend` is the answer a `Pump` would get now, so the next block is asked for in this step.
+   */
+  | { type: 'PieceSent'; bytes: number; sent: boolean; now: number; canSend: boolean };
 
 export type PeerIn = PeerCommand | PeerInput;
 
@@ -232,7 +235,7 @@ export function peerTransition(s: PeerState, m: PeerIn): PeerStep {
         s.upRate.add(m.bytes, m.now);
         s.lastSent = m.now;
       }
-      out.effects.push({ type: 'Pump' });
+      pump(out, m.canSend); // one step per block sent, not two (PieceSent, then Pump)
       break;
     default:
       onCommand(out, m);

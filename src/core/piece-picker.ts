@@ -136,8 +136,10 @@ export class PiecePicker extends PieceAvailability {
     const exclude = opts.exclude;
 
     // (a) Partial pieces first: fewer pieces in progress means pieces verify (and can be shared) sooner.
-    for (const [index, p] of this.progress) {
+    // Keys, then get: `for (const [k, v] of map)` allocates an entry per piece, and this runs per fill.
+    for (const index of this.progress.keys()) {
       if (out.length >= n) return out;
+      const p = this.progress.get(index) as PieceProgress;
       if (p.free === 0 || !has(index)) continue;
       this.takeBlocks(index, p.blocks, out, n, exclude);
     }
@@ -162,8 +164,9 @@ export class PiecePicker extends PieceAvailability {
     // (d) Endgame: blocks others are already fetching, least duplicated first.
     if (opts.endgame && out.length < n) {
       const extra: { span: BlockSpan; count: number }[] = [];
-      for (const [index, p] of this.progress) {
+      for (const index of this.progress.keys()) {
         if (!has(index)) continue;
+        const p = this.progress.get(index) as PieceProgress;
         for (let b = 0; b < p.blocks.length; b++) {
           const s = p.blocks[b];
           if (s === FREE || s > MAX_REQUESTS) continue;

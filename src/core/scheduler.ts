@@ -298,8 +298,9 @@ export class Scheduler {
     if (!who) this.contributors.set(span.index, (who = new Set()));
     who.add(id);
     const cancels: Cancel[] = [];
-    for (const [other, q] of this.peers) {
-      if (other !== id && q.outstanding.delete(key)) {
+    // Keys, then get: no entry array per peer per block (see PiecePicker.pick).
+    for (const other of this.peers.keys()) {
+      if (other !== id && (this.peers.get(other) as PeerSched).outstanding.delete(key)) {
         this.picker.cancelled(span);
         cancels.push({ peer: other, span });
       }

@@ -19,11 +19,12 @@ import {
   decodeHandshake,
 } from '../protocol/wire-codec';
 import { PeerTransport } from './peer-transport';
+import { connectReusingBuffer } from './socket-reads';
 
 /** A connected socket to ip:port, or a rejection with the reason (refused, unreachable, timed out). */
 export function dialTcp(ip: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: ip, port });
+    const socket = connectReusingBuffer(ip, port);
     socket.setTimeout(timeoutMs);
     const fail = (why: string): void => {
       socket.destroy();

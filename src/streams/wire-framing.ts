@@ -112,6 +112,8 @@ export class WireReader {
   private awaitingHandshake: boolean;
   private decodeOpts: DecodeMessageOptions = {};
   private failed = false;
+  /** The chunk being parsed is reused after `pushTransient` returns. */
+  private transient = false;
   private readonly maxLength: number;
   private readonly maxExtended: number;
   private readonly maxBitfield: number;
@@ -139,13 +141,34 @@ export class WireReader {
   }
 
   push(chunk: Buffer, emit: (frame: WireFrame) => void): void {
+    this.pushChunk(chunk, emit, false);
+  }
+
+  /**
+   * Like `push`, for a chunk whose memory is reused once this returns (src/streams/socket-reads.ts): a
+   * piece's block is emitted as a view valid only during `emit` (the receiver copies it into its piece),
+   * every other frame as a copy, and the bytes of an incomplete frame are copied before returning.
+   */
+  pushTransient(chunk: Buffer, emit: (frame: WireFrame) => void): void {
+    this.pushChunk(chunk, emit, true);
+  }
+
+  private pushChunk(chunk: Buffer, emit: (frame: WireFrame) => void, transient: boolean): void {
     if (this.failed) throw new WireError('truncated', 'reader used after an error');
     if (chunk.length === 0) return;
     try {
       this.chunks.push(chunk);
       this.available += chunk.length;
+      this.transient = transient;
       this.drain(emit);
       if (this.available > this.maxBuffered) this.maxBuffered = this.available;
+      if (transient && this.available > 0) {
+        const rest = Buffer.allocUnsafe(this.available);
+        this.peek(this.available).copy(rest);
+        this.chunks.length = 0;
+        this.chunks.push(rest);
+        this.offset = 0;
+      }
     } catch (err) {
       this.failed = true;
       this.chunks.length = 0;
@@ -168,7 +191,8 @@ export class WireReader {
       if (this.awaitingHandshake) {
         checkHandshakePrefix(this.peek(Math.min(this.available, 20)));
         if (this.available < HANDSHAKE_LENGTH) return;
-        const hs = decodeHandshake(this.take(HANDSHAKE_LENGTH), this.opts.expectInfoHash);
+        const raw = this.take(HANDSHAKE_LENGTH);
+        const hs = decodeHandshake(this.transient ? Buffer.from(raw) : raw, this.opts.expectInfoHash);
         this.awaitingHandshake = false;
         if (this.opts.localReserved) this.negotiate(this.opts.localReserved, hs.reserved);
         emit(hs);
@@ -182,7 +206,9 @@ export class WireReader {
       if (len > 0 && this.available >= 5) this.checkId(this.byteAt(4), len);
       if (this.available < 4 + len) return;
       this.skip(4);
-      emit(decodeMessage(this.take(len), this.decodeOpts));
+      const body = this.take(len);
+      const keep = this.transient && len > 0 && body[0] !== MessageId.Piece;
+      emit(decodeMessage(keep ? Buffer.from(body) : body, this.decodeOpts));
     }
   }
 
