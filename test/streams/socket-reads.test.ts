@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { once } from 'node:events';
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
-import { BLOCK_SIZE, encodeHandshake, encodeMessage, WireMessage } from '../../src/protocol/wire-codec';
+import {
+  BLOCK_SIZE,
+  encodeHandshake,
+  encodeMessage,
+  WireError,
+  WireMessage,
+} from '../../src/protocol/wire-codec';
 import { connectReusingBuffer, readDirect } from '../../src/streams/socket-reads';
 import { WireFrame, WireReader } from '../../src/streams/wire-framing';
 
@@ -109,7 +115,82 @@ describe('WireReader.pushTransient', () => {
       fc.property(fc.array(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 40 }), (cuts) => {
         expect(readTransient(cuts)).toEqual(expected);
       }),
-      { numRuns: 30 },
+      { numRuns: 15 },
     );
+  });
+
+  /** What a reader makes of `bytes` cut at `cuts`: its frames (blocks copied out), then its error, if any. */
+  function outcome(
+    bytes: Buffer,
+    cuts: number[],
+    transient: boolean,
+  ): { frames: WireFrame[]; error?: string } {
+    const reader = new WireReader({ pieceCount: 11, expectInfoHash: INFO_HASH });
+    const scratch = Buffer.alloc(bytes.length);
+    const frames: WireFrame[] = [];
+    // A block is summed while it is valid (jest compares large Buffers slowly, byte by byte).
+    const keep = (f: WireFrame): number =>
+      frames.push(
+        f.type === 'Piece' ? { ...f, block: crypto.createHash('sha1').update(f.block).digest() } : f,
+      );
+    const points = [
+      0,
+      ...[...new Set(cuts)].filter((c) => c < bytes.length).sort((a, b) => a - b),
+      bytes.length,
+    ];
+    try {
+      for (let i = 1; i < points.length; i++) {
+        const n = points[i] - points[i - 1];
+        if (!transient) reader.push(Buffer.from(bytes.subarray(points[i - 1], points[i])), keep);
+        else {
+          bytes.copy(scratch, 0, points[i - 1], points[i]);
+          reader.pushTransient(scratch.subarray(0, n), keep);
+          scratch.fill(0xee);
+        }
+      }
+    } catch (err) {
+      // Only the reader's own protocol errors may come out (the peer connection closes on them).
+      expect(err).toBeInstanceOf(WireError);
+      return { frames, error: (err as WireError).code };
+    }
+    return { frames };
+  }
+
+  it('hostile input: a mutated stream gives the same frames and the same protocol error as push', () => {
+    // Where the frame headers are (length prefix, id, fields): most mutations land there, the rest anywhere.
+    const heads = [0];
+    for (let at = 68; at < stream.length; at += 4 + stream.readUInt32BE(at)) heads.push(at);
+    const mutation = fc.record({
+      at: fc.oneof(
+        fc
+          .tuple(fc.constantFrom(...heads), fc.nat({ max: 12 }))
+          .map(([h, d]) => Math.min(h + d, stream.length - 1)),
+        fc.nat({ max: stream.length - 1 }),
+      ),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }),
+      cut: fc.nat({ max: stream.length }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(mutation, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat({ max: stream.length }), { maxLength: 20 }),
+        (muts, cuts) => {
+          let bytes = Buffer.from(stream);
+          for (const m of muts) {
+            if (m.at < bytes.length) bytes.set(m.bytes.subarray(0, bytes.length - m.at), m.at);
+            if (m.cut > 0 && m.cut < bytes.length && m.cut % 3 === 0) bytes = bytes.subarray(0, m.cut);
+          }
+          expect(outcome(bytes, cuts, true)).toEqual(outcome(bytes, cuts, false));
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // A length prefix far past any message, inside the transient buffer: refused, nothing buffered.
+    const huge = Buffer.concat([
+      encodeHandshake({ infoHash: INFO_HASH, peerId: PEER_ID }),
+      Buffer.from([0x7f, 0xff, 0xff, 0xff, 7]),
+    ]);
+    expect(outcome(huge, [], true).error).toBeDefined();
+    expect(outcome(huge, [], true)).toEqual(outcome(huge, [], false));
   });
 });
