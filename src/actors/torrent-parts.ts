@@ -11,12 +11,16 @@
 import { Subscription } from 'rxjs';
 import { ActorRef, createActor } from './actor';
 import { Announcer, createAnnouncer } from './announcer';
+import { MAX_QUEUED_REQUESTS } from './peer-connection';
+import { TorrentConnections } from './torrent-connections';
+import type { TorrentOptions, TorrentServices } from './torrent-options';
 import { createChokerActor } from './choker-actor';
 import { ResumeKeeper, createResumeKeeper } from './resume-keeper';
 import { StorageActor, createStorageActor } from './storage-actor';
 import { Uploader, createUploader } from './uploader';
 import { Verifier, createVerifier } from './verifier';
 import type { AnnounceStats } from '../core/announce-state';
+import type { AnnouncerEvent } from '../core/announce-messages';
 import type { BufferPool } from '../core/buffer-pool';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
 import { TorrentIn, torrentTransition } from '../core/torrent-transition';
@@ -24,6 +28,9 @@ import type { EventInput } from '../events/engine-event';
 import { Metainfo, pieceHash, pieceSize } from '../protocol/metainfo';
 import type { PieceStorage } from '../storage/piece-storage';
 import type { HashPool } from '../streams/hash-pool';
+import { ipOfKey } from '../core/peer-list';
+import { ourExtensions } from '../core/peer-extensions';
+import type { PeerAddress } from '../protocol/tracker-codec';
 
 export interface TorrentParts {
   actor: ActorRef<TorrentIn, EventInput, TorrentLogic>;
@@ -140,4 +147,84 @@ export function createTorrentAnnouncer(o: {
       ? { backoffBaseMs: Math.min(15_000, min / 2), backoffMaxMs: Math.min(30 * 60_000, min * 60) }
       : {}),
   });
+}
+
+/**
+ * A torrent's announcer, wired but not started: the peers it finds go to `addPeers`, each tracker's
+ * last counts into `counts`, its events to `emit`; subscriptions end with `sub`.
+ */
+export function wireTorrentAnnouncer(o: {
+  infoHash: Buffer;
+  peerId: Buffer;
+  port: number;
+  tiers: string[][];
+  logic: TorrentLogic;
+  random: () => number;
+  minIntervalMs?: number;
+  sub: Subscription;
+  addPeers: (peers: readonly PeerAddress[]) => void;
+  counts: Map<string, { seeders?: number; leechers?: number; peers: number }>;
+  emit: (e: AnnouncerEvent) => void;
+}): Announcer {
+  const logic = o.logic;
+  const a = createTorrentAnnouncer({
+    ...o,
+    stats: () => ({
+      uploaded: logic.stats.uploaded,
+      downloaded: logic.stats.downloaded,
+      left: logic.pieces.bytesMissing(),
+    }),
+  });
+  o.sub.add(a.peers$.subscribe((peers) => o.addPeers(peers)));
+  o.sub.add(
+    a.events$.subscribe((e) => {
+      if (e.type === 'PeersReceived')
+        o.counts.set(e.url, { seeders: e.complete, leechers: e.incomplete, peers: e.count });
+      o.emit(e);
+    }),
+  );
+  return a;
+}
+
+/** A torrent's logic and its connection table, wired to its inbox. */
+export function createTorrentCore(
+  o: TorrentOptions,
+  svc: TorrentServices,
+  inbox: (m: TorrentIn) => void,
+): { logic: TorrentLogic; conns: TorrentConnections } {
+  const logic = new TorrentLogic({
+    meta: o.meta,
+    peerId: svc.peerId,
+    clock: svc.clock,
+    random: svc.random,
+    maxPeers: o.maxPeers ?? 60,
+    uploadSlots: o.uploadSlots ?? 8,
+    engineSlots: svc.slots,
+    localAddresses: svc.localAddresses,
+    port: svc.port,
+    private: o.meta.private,
+    info: o.meta.infoBytes,
+  });
+  const conns = new TorrentConnections({
+    infoHash: o.meta.infoHash,
+    peerId: svc.peerId,
+    geometry: o.meta,
+    ourBitfield: () => logic.ourBitfield(),
+    clock: svc.clock,
+    downBucket: svc.downBucket,
+    upBucket: svc.upBucket,
+    inbox,
+    counted: svc.counted,
+    dht: o.meta.private ? undefined : svc.dht, // BEP 27
+    extensions: (key) =>
+      ourExtensions({
+        port: svc.port,
+        metadataSize: o.meta.infoBytes.length,
+        private: o.meta.private,
+        reqq: MAX_QUEUED_REQUESTS,
+        peerIp: ipOfKey(key),
+        seed: () => logic.completed,
+      }),
+  });
+  return { logic, conns };
 }

@@ -16,19 +16,17 @@ import { Observable, Subject, Subscription } from 'rxjs';
 import type { ActorRef } from './actor';
 import type { Announcer } from './announcer';
 import type { createChokerActor } from './choker-actor';
-import { MAX_QUEUED_REQUESTS } from './peer-connection';
 import type { PeerTransport } from '../streams/peer-transport';
 import type { ResumeKeeper } from './resume-keeper';
 import type { StorageActor } from './storage-actor';
 import { checkExisting } from './torrent-check';
 import { TorrentConnections } from './torrent-connections';
 import type { TorrentOptions, TorrentServices } from './torrent-options';
-import { createTorrentAnnouncer, createTorrentParts } from './torrent-parts';
+import { createTorrentCore, createTorrentParts, wireTorrentAnnouncer } from './torrent-parts';
 import type { Uploader } from './uploader';
 import type { Verifier } from './verifier';
 import { CHOKE_INTERVAL_MS } from '../core/choker';
-import { PeerSource, ipOfKey } from '../core/peer-list';
-import { ourExtensions } from '../core/peer-extensions';
+import type { PeerSource } from '../core/peer-list';
 import { TorrentEffect, TorrentLogic } from '../core/torrent-logic';
 import type { AnnounceState } from '../core/announce-state';
 import type { TorrentIn } from '../core/torrent-transition';
@@ -78,40 +76,7 @@ export class Torrent {
     this.infoHashHex = o.meta.infoHashHex;
     this.storage = new PieceStorage(o.meta, o.dir);
     this.resumeFile = o.resumeFile ?? resumePath(o.dir, o.meta.name);
-    this.logic = new TorrentLogic({
-      meta: o.meta,
-      peerId: svc.peerId,
-      clock: svc.clock,
-      random: svc.random,
-      maxPeers: o.maxPeers ?? 60,
-      uploadSlots: o.uploadSlots ?? 8,
-      engineSlots: svc.slots,
-      localAddresses: svc.localAddresses,
-      port: svc.port,
-      private: o.meta.private,
-      info: o.meta.infoBytes,
-    });
-    this.conns = new TorrentConnections({
-      infoHash: o.meta.infoHash,
-      peerId: svc.peerId,
-      geometry: o.meta,
-      ourBitfield: () => this.logic.ourBitfield(),
-      clock: svc.clock,
-      downBucket: svc.downBucket,
-      upBucket: svc.upBucket,
-      inbox: (m) => this.actor.send(m),
-      counted: svc.counted,
-      dht: o.meta.private ? undefined : svc.dht, // BEP 27
-      extensions: (key) =>
-        ourExtensions({
-          port: svc.port,
-          metadataSize: o.meta.infoBytes.length,
-          private: o.meta.private,
-          reqq: MAX_QUEUED_REQUESTS,
-          peerIp: ipOfKey(key),
-          seed: () => this.logic.completed,
-        }),
-    });
+    ({ logic: this.logic, conns: this.conns } = createTorrentCore(o, svc, (m) => this.actor.send(m)));
   }
 
   /** This torrent's own rate limits in bytes/s (0 = none; the process-wide ones apply as well). */
@@ -312,29 +277,19 @@ export class Torrent {
 
   private startAnnouncer(): void {
     if (this.o.trackers.length === 0) return;
-    const logic = this.logic;
-    const a = createTorrentAnnouncer({
+    const a = (this.announcer = wireTorrentAnnouncer({
       infoHash: this.meta.infoHash,
       peerId: this.svc.peerId,
       port: this.svc.port(),
       tiers: this.o.trackers,
-      stats: () => ({
-        uploaded: logic.stats.uploaded,
-        downloaded: logic.stats.downloaded,
-        left: logic.pieces.bytesMissing(),
-      }),
+      logic: this.logic,
       random: this.svc.random,
       minIntervalMs: this.o.minAnnounceIntervalMs,
-    });
-    this.announcer = a;
-    this.sub.add(a.peers$.subscribe((peers) => this.addPeers(peers, 'tracker')));
-    this.sub.add(
-      a.events$.subscribe((e) => {
-        if (e.type === 'PeersReceived')
-          this.trackerCounts.set(e.url, { seeders: e.complete, leechers: e.incomplete, peers: e.count });
-        this.emit({ ...e, torrent: this.infoHashHex });
-      }),
-    );
+      sub: this.sub,
+      addPeers: (peers) => this.addPeers(peers, 'tracker'),
+      counts: this.trackerCounts,
+      emit: (e) => this.emit({ ...e, torrent: this.infoHashHex }),
+    }));
     if (this.logic.completed) a.completed(); // before start(): complete already, no `completed` event
     a.start();
   }
