@@ -81,9 +81,18 @@ export function watch(child: ChildProcess, name: string): Watched {
     hasExited: () => ended,
     kill: async (graceMs = 3000) => {
       if (ended || child.pid === undefined) return exited;
-      process.kill(child.pid, 'SIGTERM');
+      // The child may be gone already with its 'exit' not yet delivered (a leecher with --exit-on-done
+      // that finished): ESRCH then only means there is nothing left to signal.
+      const signal = (sig: NodeJS.Signals): void => {
+        try {
+          process.kill(child.pid as number, sig);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+      };
+      signal('SIGTERM');
       const t = setTimeout(() => {
-        if (!ended && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+        if (!ended) signal('SIGKILL');
       }, graceMs);
       const code = await exited;
       clearTimeout(t);
