@@ -162,12 +162,12 @@ export class WireReader {
       this.transient = transient;
       this.drain(emit);
       if (this.available > this.maxBuffered) this.maxBuffered = this.available;
-      if (transient && this.available > 0) {
-        const rest = Buffer.allocUnsafe(this.available);
-        this.peek(this.available).copy(rest);
-        this.chunks.length = 0;
-        this.chunks.push(rest);
-        this.offset = 0;
+      // What is left of this chunk gets a copy of its own (it is the last chunk, if any of it is left);
+      // earlier chunks are already ours, so a frame trickling in over many reads is copied once.
+      const last = this.chunks.length - 1;
+      if (transient && last >= 0 && this.chunks[last] === chunk) {
+        this.chunks[last] = Buffer.from(chunk.subarray(last === 0 ? this.offset : 0));
+        if (last === 0) this.offset = 0;
       }
     } catch (err) {
       this.failed = true;
