@@ -6,17 +6,19 @@
  * back in the event, for the storage write. Does not own: what a failure means (the torrent frees the
  * blocks and blames senders) or the pool (the engine's, shared by every torrent).
  *
- * Where the hash runs: on this thread by default. A 512 KiB piece takes ~0.3 ms of OpenSSL SHA1; handing
- * it to a worker and back cost more than that in total CPU (BENCHMARKS.md, "Transfer", issue 14: each
- * transferred ArrayBuffer counts as new external memory, which drove a major GC every few dozen pieces,
- * and every hand-off wakes another thread). With `pool` the hash runs on a worker instead.
+ * Where the hash runs: by default on libuv's thread pool (WebCrypto's digest: OpenSSL SHA1 on a pool
+ * thread, after one copy of the piece on this thread), at most `maxHashing` pieces at a time, so the
+ * thread that parses the wire is not also the one that hashes (~0.7 s per GiB) and no worker isolate
+ * is started. A worker pool (`pool`) cost more CPU than that (BENCHMARKS.md, "Transfer", issue 14: each
+ * transferred ArrayBuffer counts as new external memory, which drove a major GC every few dozen pieces).
+ * `inline: true` hashes on this thread.
  *
  * @example
  *   const verifier = createVerifier({ expected: (i) => pieceHash(meta, i) });
  *   verifier.events$.subscribe((e) => e.ok ? disk.send({ type: 'WriteBlock', index: e.index, begin: 0, data: e.data }) : retry(e.index));
  *   verifier.send({ type: 'Verify', index: 3, data: pieceBytes });
  */
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { Observable, distinctUntilChanged, map } from 'rxjs';
 import { ActorRef, createActor } from './actor';
 import type { HashPool } from '../streams/hash-pool';
@@ -41,6 +43,10 @@ export interface VerifierOptions {
   expected: (index: number) => Buffer;
   /** Pieces hashing at once before `busy$` turns on (default 16). */
   maxQueued?: number;
+  /** Hash on this thread instead of libuv's thread pool (ignored with `pool`). */
+  inline?: boolean;
+  /** Thread-pool hashes running at once (default 2); each holds a copy of its piece until done. */
+  maxHashing?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -50,6 +56,7 @@ export interface Verifier extends ActorRef<VerifierIn, VerifierOut, VerifierStat
 
 export function createVerifier(o: VerifierOptions): Verifier {
   const max = o.maxQueued ?? 16;
+  const threadPool = boundedDigest(o.maxHashing ?? 2);
   const actor = createActor<VerifierState, VerifierIn, VerifierOut, VerifierEffect>({
     name: 'verifier',
     initial: { inFlight: 0, busy: false },
@@ -68,34 +75,19 @@ export function createVerifier(o: VerifierOptions): Verifier {
       };
     },
     perform: (eff, self) => {
-      if (!o.pool) {
-        // The answer is queued behind this step, like a worker's would be (transitions never nest).
-        const hash = createHash('sha1').update(eff.data).digest();
-        self.send({
-          type: 'Hashed',
-          index: eff.index,
-          ok: hash.equals(o.expected(eff.index)),
-          data: eff.data,
-        });
-        return;
+      const answer = (hash: Uint8Array, data = eff.data): void =>
+        self.send({ type: 'Hashed', index: eff.index, ok: o.expected(eff.index).equals(hash), data });
+      // A worker that failed kept the bytes it was handed; the other paths still hold them.
+      const failed = (data: Buffer) => (err: Error) =>
+        self.send({ type: 'Hashed', index: eff.index, ok: false, data, error: err.message });
+      if (o.pool) {
+        o.pool.hashOwned(eff.data).then(({ hash, bytes }) => answer(hash, bytes), failed(Buffer.alloc(0)));
+      } else if (o.inline) {
+        // The answer is queued behind this step, like the others' (transitions never nest).
+        answer(createHash('sha1').update(eff.data).digest());
+      } else {
+        threadPool(eff.data).then((h) => answer(new Uint8Array(h)), failed(eff.data));
       }
-      o.pool.hashOwned(eff.data).then(
-        ({ hash, bytes }) =>
-          self.send({
-            type: 'Hashed',
-            index: eff.index,
-            ok: hash.equals(o.expected(eff.index)),
-            data: bytes,
-          }),
-        (err: Error) =>
-          self.send({
-            type: 'Hashed',
-            index: eff.index,
-            ok: false,
-            data: Buffer.alloc(0),
-            error: err.message,
-          }),
-      );
     },
     onError: o.onError ? (err) => o.onError?.(err) : undefined,
   });
@@ -104,4 +96,34 @@ export function createVerifier(o: VerifierOptions): Verifier {
     distinctUntilChanged(),
   );
   return Object.assign(actor, { busy$ });
+}
+
+/**
+ * SHA1 on libuv's thread pool (WebCrypto: the input is copied when the call is made), at most `limit`
+ * at a time; the rest wait here, in order. The bound keeps those copies to `limit` pieces and leaves
+ * pool threads free for the disk writes. `digest` is replaceable for tests of the bound.
+ */
+export function boundedDigest(
+  limit: number,
+  digest: (data: Buffer) => Promise<ArrayBuffer> = (data) => webcrypto.subtle.digest('SHA-1', data),
+): (data: Buffer) => Promise<ArrayBuffer> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  const next = (): void => {
+    running--;
+    waiting.shift()?.();
+  };
+  return (data) =>
+    new Promise<ArrayBuffer>((resolve, reject) => {
+      const start = (): void => {
+        running++;
+        // A digest that throws instead of rejecting still frees its slot.
+        Promise.resolve()
+          .then(() => digest(data))
+          .then(resolve, reject)
+          .finally(next);
+      };
+      if (running < Math.max(1, limit)) start();
+      else waiting.push(start);
+    });
 }
