@@ -99,9 +99,11 @@ export function createVerifier(o: VerifierOptions): Verifier {
 }
 
 /**
- * SHA1 on libuv's thread pool (WebCrypto: the input is copied when the call is made), at most `limit`
- * at a time; the rest wait here, in order. The bound keeps those copies to `limit` pieces and leaves
- * pool threads free for the disk writes. `digest` is replaceable for tests of the bound.
+ * SHA1 on libuv's thread pool, at most `limit` at a time; the rest wait here, in order. WebCrypto copies
+ * the input when a digest starts, which may be later than the call: the caller must leave `data`
+ * unchanged until the promise settles (the verifier owns a piece's buffer until it answers). The bound
+ * keeps those copies to `limit` pieces and leaves pool threads free for the disk writes. `digest` is
+ * replaceable for tests of the bound.
  */
 export function boundedDigest(
   limit: number,
