@@ -28,7 +28,11 @@
 import { randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { Observable, SchedulerLike, Subject, Subscription, asyncScheduler } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import type { SchedulerLike } from 'rxjs/internal/types';
+import { Subject } from 'rxjs/internal/Subject';
+import { Subscription } from 'rxjs/internal/Subscription';
+import { asyncScheduler } from 'rxjs/internal/scheduler/async';
 import { createActor } from './actor';
 import {
   AnnounceEffect,

@@ -22,7 +22,9 @@
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
-import { Observable, Subject, Subscription } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
+import { Subscription } from 'rxjs/internal/Subscription';
 import { ActorRef, createActor } from './actor';
 import {
   DhtConfig,

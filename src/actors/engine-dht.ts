@@ -22,7 +22,7 @@
  *   await dht.stop();                // routing table saved
  */
 import { isIP } from 'node:net';
-import type { Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs/internal/Subscription';
 import { DhtNode, DhtNodeOptions } from './dht-node';
 import type { PeerDhtHooks } from './torrent-options';
 import type { LookupOutcome } from '../core/dht-state';

@@ -19,7 +19,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { Observable, SchedulerLike, Subject, Subscription, asyncScheduler, filter } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import type { SchedulerLike } from 'rxjs/internal/types';
+import { Subject } from 'rxjs/internal/Subject';
+import { Subscription } from 'rxjs/internal/Subscription';
+import { asyncScheduler } from 'rxjs/internal/scheduler/async';
+import { filter } from 'rxjs/internal/operators/filter';
 import type { EventInput } from '../events/engine-event';
 import {
   LsdEffect,

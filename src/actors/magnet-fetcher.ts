@@ -17,7 +17,8 @@
  */
 import { promises as dns } from 'node:dns';
 import * as net from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import { ActorRef, createActor } from './actor';
 import type { Announcer } from './announcer';
 import { MAX_QUEUED_REQUESTS, PeerTransport } from './peer-connection';

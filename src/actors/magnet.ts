@@ -21,7 +21,7 @@
  *   await store.publish(`${meta.name}.torrent`, torrentFile);
  *   const torrent = await m.whenTorrent(); // started, downloading
  */
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import { MagnetFetchStats, MagnetFetcher } from './magnet-fetcher';
 import type { PeerTransport } from './peer-connection';
 import type { Torrent } from './torrent';

@@ -21,7 +21,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import { ActorRef, createActor } from './actor';
 import {
   MAX_READS_IN_FLIGHT,

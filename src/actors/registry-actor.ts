@@ -12,7 +12,8 @@
  *   const outcome = await registry.announce(request); // { ok: true, reply: { peers: [...] } }
  *   await registry.close();
  */
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import { createActor } from './actor';
 import {
   AnnounceOutcome,

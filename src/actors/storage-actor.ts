@@ -14,7 +14,9 @@
  *   disk.events$.subscribe((e) => e.type === 'PieceWritten' && torrent.send({ type: 'Written', index: e.index }));
  *   disk.send({ type: 'WriteBlock', index: 0, begin: 0, data: block });
  */
-import { Observable, distinctUntilChanged, map } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { distinctUntilChanged } from 'rxjs/internal/operators/distinctUntilChanged';
+import { map } from 'rxjs/internal/operators/map';
 import { ActorRef, createActor } from './actor';
 import {
   StorageEffect,

@@ -8,7 +8,7 @@
  * modules), effects of the torrent (src/actors/torrent.ts performs them) or lifetimes (the torrent stops
  * each part).
  */
-import { Subscription } from 'rxjs';
+import { Subscription } from 'rxjs/internal/Subscription';
 import { ActorRef, createActor } from './actor';
 import { Announcer, createAnnouncer } from './announcer';
 import { MAX_QUEUED_REQUESTS } from './peer-connection';

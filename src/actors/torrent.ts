@@ -12,7 +12,9 @@
  * Supervision: a throw in the torrent's transition or an effect fails this torrent (status `error`, an
  * `error` event `TorrentFailed`, peers closed); the engine and other torrents go on.
  */
-import { Observable, Subject, Subscription } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
+import { Subscription } from 'rxjs/internal/Subscription';
 import type { ActorRef } from './actor';
 import type { Announcer } from './announcer';
 import type { createChokerActor } from './choker-actor';

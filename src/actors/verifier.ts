@@ -19,7 +19,9 @@
  *   verifier.send({ type: 'Verify', index: 3, data: pieceBytes });
  */
 import { createHash, webcrypto } from 'node:crypto';
-import { Observable, distinctUntilChanged, map } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { distinctUntilChanged } from 'rxjs/internal/operators/distinctUntilChanged';
+import { map } from 'rxjs/internal/operators/map';
 import { ActorRef, createActor } from './actor';
 import type { HashPool } from '../streams/hash-pool';
 

@@ -6,7 +6,8 @@
  * Owns: what the user sees while the metadata is fetched and where the .torrent goes. Does not own: the
  * fetching (the engine's `addMagnet`, src/actors/magnet.ts) or the download afterwards (peer-command).
  */
-import { MonoTypeOperatorFunction, filter } from 'rxjs';
+import type { MonoTypeOperatorFunction } from 'rxjs/internal/types';
+import { filter } from 'rxjs/internal/operators/filter';
 import type { Engine } from '../actors/engine';
 import type { MagnetOptions } from '../actors/magnet';
 import type { Torrent } from '../actors/torrent';

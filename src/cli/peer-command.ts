@@ -9,7 +9,7 @@
  * flush data. End of input on stdin (`</dev/null`, nohup, a service) does not stop it.
  */
 import { Command, Option } from 'commander';
-import type { Observable } from 'rxjs';
+import type { Observable } from 'rxjs/internal/Observable';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { Engine } from '../actors/engine';

@@ -15,7 +15,9 @@
  * a disk that fills — shows `error` with its message; every other torrent keeps running.
  */
 import * as fs from 'node:fs/promises';
-import { Observable, Subject, Subscription } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
+import { Subscription } from 'rxjs/internal/Subscription';
 import type { Magnet } from '../actors/magnet';
 import { parseMagnet } from '../protocol/magnet';
 import type { EventInput } from '../events/engine-event';

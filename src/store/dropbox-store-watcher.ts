@@ -12,7 +12,7 @@
  * Does not own: what a change means (StoreIndex).
  */
 import type { files } from 'dropbox';
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import type { DropboxTorrentStore } from './dropbox-store';
 import {
   StoreChange,

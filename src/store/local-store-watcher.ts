@@ -14,7 +14,7 @@
  * Scans never overlap: a trigger during a scan runs one more scan after it.
  */
 import * as fs from 'node:fs';
-import { Observable } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
 import type { LocalTorrentStore } from './local-store';
 import { StoreChange, StoreIndex, StoreWatchOptions, VersionedEntry, toEmit } from './store-index';
 

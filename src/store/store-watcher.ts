@@ -17,7 +17,7 @@
  *   watchStore(store, { onEvent: log.emit }).subscribe((c) =>
  *     c.type === 'TorrentPublished' ? engine.addFromStore(c.name) : engine.stopFromStore(c.name));
  */
-import type { Observable } from 'rxjs';
+import type { Observable } from 'rxjs/internal/Observable';
 import type { DropboxTorrentStore } from './dropbox-store';
 import { watchDropboxStore } from './dropbox-store-watcher';
 import type { LocalTorrentStore } from './local-store';

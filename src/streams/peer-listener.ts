@@ -12,7 +12,8 @@
  * A connection that sends garbage, nothing, or too little costs its socket and a counter, nothing more.
  */
 import * as net from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import {
   HANDSHAKE_LENGTH,
   Handshake,

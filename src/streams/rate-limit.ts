@@ -7,7 +7,10 @@
  * an RxJS operator, for any stream of buffers.
  */
 import type { Duplex } from 'node:stream';
-import { MonoTypeOperatorFunction, Observable, SchedulerLike, Subscription, asyncScheduler } from 'rxjs';
+import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs/internal/types';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subscription } from 'rxjs/internal/Subscription';
+import { asyncScheduler } from 'rxjs/internal/scheduler/async';
 import type { RateLimiter } from '../core/token-bucket';
 
 /** Delay each buffer so that the bytes passed stay within the bucket's rate. Order is kept. */

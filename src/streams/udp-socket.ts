@@ -12,7 +12,8 @@
  */
 import * as dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import type { NodeAddress } from '../protocol/krpc';
 
 export interface Datagram {

@@ -28,7 +28,8 @@
  *   });
  */
 import type { Duplex } from 'node:stream';
-import { Observable, OperatorFunction } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import type { OperatorFunction } from 'rxjs/internal/types';
 import {
   BLOCK_SIZE,
   decodeHandshake,

@@ -6,7 +6,8 @@
  * Owns: starting both servers on one port (with port 0, a port free for TCP and UDP alike), and
  * stopping both. Does not own: the registry, the console or process roles (src/cli/tracker-*.ts).
  */
-import { merge, Observable } from 'rxjs';
+import { merge } from 'rxjs/internal/observable/merge';
+import { Observable } from 'rxjs/internal/Observable';
 import type { EventInput } from '../events/engine-event';
 import { createTrackerServer, TrackerServer } from './http-server';
 import type { TrackerRegistry } from './registry';

@@ -13,7 +13,8 @@
  *   await server.close();
  */
 import type { AddressInfo } from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import type { AnnounceAnswer, AnnounceOutcome } from '../core/swarm-registry';
 import type { EventInput } from '../events/engine-event';
 import {

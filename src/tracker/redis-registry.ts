@@ -16,7 +16,8 @@
  *   await registry.announce(request);
  */
 import Redis from 'ioredis';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import { hash32 } from '../core/peer-store';
 import {
   AnnounceOutcome,

@@ -8,7 +8,7 @@
  * A registry that cannot reach its storage answers announces with `{ ok: false, code:
  * 'storage-unavailable' }` and rejects the queries; it never hangs.
  */
-import type { Observable } from 'rxjs';
+import type { Observable } from 'rxjs/internal/Observable';
 import type { AnnounceOutcome, PeerView, RegistryStats, SwarmSummary } from '../core/swarm-registry';
 import type { EventInput } from '../events/engine-event';
 import type { AnnounceRequest, ScrapeFile } from '../protocol/tracker-codec';

@@ -18,7 +18,8 @@
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { Observable, Subject } from 'rxjs';
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import type { EventInput } from '../events/engine-event';
 import type { AnnounceOutcome } from '../core/swarm-registry';
 import { AnnounceRequest, normalizeIp } from '../protocol/tracker-codec';
