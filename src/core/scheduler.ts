@@ -27,14 +27,8 @@ const REFUSED_MS = 10_000;
 const MAX_REFUSED = 1024;
 
 export interface SchedulerOptions {
-  /** Most pieces with buffers at once (in progress or waiting for hash/disk), however many peers. */
+  /** Most pieces with buffers at once (in progress or waiting for hash/disk). */
   maxPiecesInProgress: number;
-  /**
-   * Pieces allowed in progress while one peer (or none) unchokes us; each further unchoking peer adds
-   * `piecesPerPeer`, up to `maxPiecesInProgress`. Unset: always `maxPiecesInProgress`.
-   */
-  basePiecesInProgress?: number;
-  piecesPerPeer?: number;
   /** Requests a fresh peer may have in flight before its rate is known. */
   initialDepth?: number;
   /** Hard cap per peer (default 500); `setDepthCap` lowers it for a peer whose BEP 10 `reqq` is smaller. */
@@ -89,8 +83,6 @@ export class Scheduler {
    */
   private readonly contributors = new Map<number, Set<string>>();
   private paused = false;
-  /** Peers not choking us (the piece cap grows with them). */
-  private unchoking = 0;
   private readonly initialDepth: number;
   private readonly maxDepth: number;
 
@@ -107,7 +99,6 @@ export class Scheduler {
   }
 
   addPeer(id: string): void {
-    if (this.peers.get(id)?.chokesUs === false) this.unchoking--;
     this.peers.set(id, {
       has: BitSet.empty(this.picker.pieceCount),
       seed: false,
@@ -130,7 +121,6 @@ export class Scheduler {
     this.dropOutstanding(p);
     if (p.seed) this.picker.peerLost('all');
     else this.picker.peerLost(p.has);
-    if (!p.chokesUs) this.unchoking--;
     this.peers.delete(id);
   }
 
@@ -170,28 +160,13 @@ export class Scheduler {
   peerChoked(id: string, fast: boolean): void {
     const p = this.peers.get(id);
     if (!p) return;
-    if (!p.chokesUs) this.unchoking--;
     p.chokesUs = true;
     if (!fast) this.dropOutstanding(p);
   }
 
   peerUnchoked(id: string): void {
     const p = this.peers.get(id);
-    if (!p || !p.chokesUs) return;
-    p.chokesUs = false;
-    this.unchoking++;
-  }
-
-  /**
-   * How many pieces may be in progress now. Few while one peer feeds us (it never needs 24 MiB of
-   * buffers: 4 MiB took no longer and ~20 MiB less RSS, BENCHMARKS.md); more as peers unchoke us, so
-   * each can work on pieces of its own rather than wait on blocks a slower peer holds.
-   */
-  pieceCap(): number {
-    const o = this.opts;
-    if (o.basePiecesInProgress === undefined) return o.maxPiecesInProgress;
-    const extra = Math.max(0, this.unchoking - 1) * (o.piecesPerPeer ?? 0);
-    return Math.max(1, Math.min(o.maxPiecesInProgress, o.basePiecesInProgress + extra));
+    if (p) p.chokesUs = false;
   }
 
   /**
@@ -274,7 +249,7 @@ export class Scheduler {
     if (p.outstanding.size > 0 && room < Math.min(16, Math.max(1, Math.floor(p.depth / 4)))) return [];
     // Pieces stay "in progress" in the picker until verified, so this also counts pieces being hashed or
     // written; the picker starts new pieces only into the room left under the cap.
-    const roomForPieces = Math.max(0, this.pieceCap() - this.picker.piecesInProgressCount());
+    const roomForPieces = Math.max(0, this.opts.maxPiecesInProgress - this.picker.piecesInProgressCount());
     const refused = p.refused;
     const has = (i: number): boolean =>
       (p.seed || p.has.get(i)) &&

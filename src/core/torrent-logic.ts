@@ -71,17 +71,10 @@ export class TorrentLogic {
       pieceCount: m.pieceCount,
       random: o.random,
     });
-    // Piece buffers in flight: ~4 MiB while one peer feeds us, 1 MiB more per further unchoking peer
-    // (so each fast peer can work on pieces of its own), never more than 24 MiB whatever the file size;
-    // at least 8 pieces and at most 48 (the picker's scans are O(pieces in progress)).
-    const pieces = (mib: number) => Math.floor((mib * 1024 * 1024) / m.pieceLength);
-    const cap = (n: number) => Math.max(8, Math.min(48, n));
-    this.scheduler = new Scheduler(this.picker, {
-      maxPiecesInProgress: cap(pieces(24)),
-      basePiecesInProgress: cap(pieces(4)),
-      piecesPerPeer: Math.max(1, pieces(1)),
-      initialDepth: 32,
-    });
+    // Piece buffers in flight: enough for every fast peer to work on its own pieces, and never more than
+    // 24 MiB of them whatever the file size.
+    const maxPieces = Math.max(8, Math.min(48, Math.floor((24 * 1024 * 1024) / m.pieceLength)));
+    this.scheduler = new Scheduler(this.picker, { maxPiecesInProgress: maxPieces, initialDepth: 32 });
     this.pieces = new PieceStates(m);
     this.peerList = new PeerList({
       localAddresses: o.localAddresses,

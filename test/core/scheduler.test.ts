@@ -156,56 +156,6 @@ describe('Scheduler', () => {
     expect(new Set(spans.map((x) => x.index)).size).toBe(2);
   });
 
-  it('lets the piece cap grow with the peers unchoking us, and shrink when they choke or leave', () => {
-    let seed = 3;
-    const picker = new PiecePicker({
-      pieceLength: 32 * KIB,
-      length: 20 * 32 * KIB,
-      random: () => (seed = (seed * 16807) % 2147483647) / 2147483647,
-    });
-    const s = new Scheduler(picker, {
-      maxPiecesInProgress: 5,
-      basePiecesInProgress: 2,
-      piecesPerPeer: 2,
-      initialDepth: 4,
-    });
-    const pieces = (spans: { index: number }[]) => new Set(spans.map((x) => x.index)).size;
-    for (const id of ['a', 'b', 'c']) {
-      s.addPeer(id);
-      s.peerHaveAll(id);
-      s.setDepth(id, 100);
-    }
-    expect(s.pieceCap()).toBe(2); // nobody unchokes us yet
-    s.peerUnchoked('a');
-    s.peerUnchoked('a'); // said twice: still one peer
-    expect(s.pieceCap()).toBe(2);
-    expect(pieces(s.fill('a', 0))).toBe(2);
-    s.peerUnchoked('b');
-    expect(s.pieceCap()).toBe(4);
-    expect(pieces(s.fill('b', 0))).toBe(2); // two more pieces, its own
-    expect(picker.piecesInProgressCount()).toBe(4);
-    s.peerUnchoked('c');
-    expect(s.pieceCap()).toBe(5); // the ceiling, not 6
-    s.peerChoked('c', false);
-    s.peerChoked('c', false);
-    expect(s.pieceCap()).toBe(4);
-    s.removePeer('b');
-    expect(s.pieceCap()).toBe(2);
-    s.addPeer('a'); // a peer added again starts choked
-    expect(s.pieceCap()).toBe(2);
-    s.peerUnchoked('c');
-    s.peerUnchoked('a');
-    expect(s.pieceCap()).toBe(4);
-  });
-
-  it('without a base, the cap is the ceiling whoever unchokes us', () => {
-    const s = setup(4, 3);
-    expect(s.pieceCap()).toBe(3);
-    s.addPeer('a');
-    s.peerUnchoked('a');
-    expect(s.pieceCap()).toBe(3);
-  });
-
   it('expires old requests so another peer can take them', () => {
     const s = setup(1);
     s.addPeer('a');
